@@ -1,0 +1,68 @@
+//! A plugin's resolved environment: everything its host imports need, built
+//! once per loaded version and shared by its instances.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::kv_store::{KvNamespace, KvStore};
+use super::manifest::{FailurePolicy, Limits, Manifest};
+use crate::market::PriceCache;
+
+/// The gateway services plugins reach through their imports.
+#[derive(Clone)]
+pub struct HostServices {
+    /// Per-plugin key-value store.
+    pub kv: Arc<KvStore>,
+    /// Latest prices and history.
+    pub market: Arc<PriceCache>,
+    /// Client for outbound HTTP.
+    pub http: reqwest::Client,
+    /// Runtime the blocking imports drive their futures on.
+    pub runtime: tokio::runtime::Handle,
+    /// Limits of a plugin whose manifest sets none.
+    pub default_limits: Limits,
+}
+
+/// One plugin's config, allowlist, limits and service handles.
+pub struct PluginEnv {
+    /// The plugin's name (its file stem).
+    pub name: String,
+    /// Config values after layering.
+    pub config: BTreeMap<String, String>,
+    /// Hosts it may call: `host` or `host:port`.
+    pub allowed_hosts: Vec<String>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Circuit-breaker policy.
+    pub failure: FailurePolicy,
+    /// Instances serving calls.
+    pub instances: usize,
+    /// Its kv namespace.
+    pub kv: KvNamespace,
+    /// Shared services.
+    pub services: HostServices,
+}
+
+impl PluginEnv {
+    /// Resolves a layered manifest into an environment.
+    pub fn new(name: &str, manifest: &Manifest, services: &HostServices) -> Self {
+        let mut limits = services.default_limits.clone();
+        limits.apply(&manifest.limits);
+        let mut failure = FailurePolicy::default();
+        failure.apply(&manifest.failure);
+        Self {
+            name: name.to_owned(),
+            config: manifest
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_config_string()))
+                .collect(),
+            allowed_hosts: manifest.allowed_hosts.clone().unwrap_or_default(),
+            kv: services.kv.namespace(name, limits.kv_max_bytes),
+            limits,
+            failure,
+            instances: manifest.instances.unwrap_or(1).clamp(1, 16),
+            services: services.clone(),
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The plugin host: what is loaded, from where, with which manifest, and
+//! what happens when a file in the plugins directory changes.
+//!
+//! A plugin's manifest is layered: the default plugin's manifest (for the
+//! embedded defaults), then `NAME.toml` in the plugins directory, then the
+//! gateway config file's `[plugins.NAME]`, then `GATEWAY_PLUGIN__NAME__KEY`
+//! environment variables. A file `NAME.wasm` in the directory overrides the
+//! embedded default of the same name; deleting it brings the default back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::error::LoadError;
+use super::loader::{Candidate, Loader};
+use super::manifest::Manifest;
+use super::registry::Registry;
+use super::runner::{self, SourceSink};
+use super::version::PluginSource;
+
+/// A default plugin built into the gateway.
+#[derive(Clone)]
+pub struct DefaultPlugin {
+    /// Registry name.
+    pub name: String,
+    /// The component.
+    pub wasm: Arc<[u8]>,
+    /// Its base manifest (config derived from the gateway's settings).
+    pub manifest: Manifest,
+}
+
+/// Where plugins come from.
+#[derive(Clone, Default)]
+pub struct PluginSources {
+    /// The watched directory, if any.
+    pub dir: Option<PathBuf>,
+    /// Enabled default plugins.
+    pub defaults: Vec<DefaultPlugin>,
+    /// Per-plugin overrides from the config file and environment.
+    pub overrides: BTreeMap<String, Manifest>,
+}
+
+/// Whether `name` may name a plugin: `[a-z0-9][a-z0-9_-]{0,63}`.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Loads, swaps and unloads plugins.
+pub struct PluginHost {
+    loader: Arc<Loader>,
+    registry: Arc<Registry>,
+    sink: Arc<dyn SourceSink>,
+    sources: PluginSources,
+    serial: tokio::sync::Mutex<()>,
+}
+
+impl PluginHost {
+    /// A host with nothing loaded yet.
+    pub fn new(loader: Loader, sources: PluginSources, sink: Arc<dyn SourceSink>) -> Self {
+        Self {
+            loader: Arc::new(loader),
+            registry: Arc::new(Registry::default()),
+            sink,
+            sources,
+            serial: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The registry of running plugins.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The plugins directory, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.sources.dir.as_deref()
+    }
+
+    /// Loads every default plugin and every plugin file in the directory.
+    pub async fn load_all(&self) {
+        let mut names: Vec<String> = self
+            .sources
+            .defaults
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
+        if let Some(dir) = &self.sources.dir {
+            match std::fs::read_dir(dir) {
+                Ok(entries) => names.extend(entries.filter_map(Result::ok).filter_map(|e| {
+                    let path = e.path();
+                    (path.extension()? == "wasm")
+                        .then(|| path.file_stem()?.to_str().map(str::to_owned))?
+                })),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), "cannot read plugins directory: {e}")
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        for name in names {
+            self.sync(&name).await;
+        }
+    }
+
+    /// Brings plugin `name` in line with the directory: loads or swaps in
+    /// `NAME.wasm`, falls back to the default of that name, or unloads.
+    pub async fn sync(&self, name: &str) {
+        if !valid_name(name) {
+            tracing::warn!(
+                name,
+                "ignoring plugin file: names are [a-z0-9][a-z0-9_-]* (at most 64)"
+            );
+            return;
+        }
+        let _serial = self.serial.lock().await;
+        let candidate = match self.candidate(name) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                if self.registry.remove(name).is_some() {
+                    tracing::info!(plugin = name, "plugin unloaded");
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::error!(plugin = name, "plugin not loaded: {e}");
+                self.registry.reject(name, &self.file_of(name), &e);
+                return;
+            }
+        };
+        let file = self.file_of(name);
+        let loader = self.loader.clone();
+        let started = std::time::Instant::now();
+        let loaded = tokio::task::spawn_blocking(move || loader.load(candidate))
+            .await
+            .unwrap_or_else(|e| Err(LoadError::Compile(format!("loader panicked: {e}"))));
+        match loaded {
+            Ok(version) => {
+                let (kind, version_text) = (version.kind, version.description.version.clone());
+                let installed = self.registry.install(version);
+                let swapped = installed.previous.is_some();
+                if !swapped && runner::is_source(kind) {
+                    runner::spawn(installed.slot.clone(), self.sink.clone());
+                }
+                tracing::info!(
+                    plugin = name,
+                    %kind,
+                    version = %version_text,
+                    ms = started.elapsed().as_millis() as u64,
+                    "{}",
+                    if swapped { "plugin replaced" } else { "plugin loaded" }
+                );
+            }
+            Err(LoadError::Disabled) => {
+                if self.registry.remove(name).is_some() {
+                    tracing::info!(plugin = name, "plugin disabled and unloaded");
+                }
+            }
+            Err(e) => {
+                let kept = self.registry.get(name).is_some();
+                tracing::error!(
+                    plugin = name,
+                    file,
+                    "plugin not loaded{}: {e}",
+                    if kept {
+                        "; the running version stays"
+                    } else {
+                        ""
+                    }
+                );
+                self.registry.reject(name, &file, &e);
+            }
+        }
+    }
+
+    /// Unloads every plugin; their runners and workers then stop.
+    pub async fn shutdown(&self) {
+        let _serial = self.serial.lock().await;
+        for slot in self.registry.slots() {
+            self.registry.remove(slot.name());
+        }
+    }
+
+    fn file_of(&self, name: &str) -> String {
+        match &self.sources.dir {
+            Some(dir) if dir.join(format!("{name}.wasm")).exists() => {
+                dir.join(format!("{name}.wasm")).display().to_string()
+            }
+            _ => "(embedded)".into(),
+        }
+    }
+
+    /// What `name` should run now, if anything.
+    fn candidate(&self, name: &str) -> Result<Option<Candidate>, LoadError> {
+        let default = self.sources.defaults.iter().find(|d| d.name == name);
+        let mut manifest = default.map(|d| d.manifest.clone()).unwrap_or_default();
+        let mut file = None;
+        if let Some(dir) = &self.sources.dir {
+            let toml = dir.join(format!("{name}.toml"));
+            match std::fs::read_to_string(&toml) {
+                Ok(text) => {
+                    let parsed = Manifest::parse(&text).map_err(|e| LoadError::Manifest {
+                        path: toml.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    manifest = manifest.merged_with(&parsed);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(LoadError::Read {
+                        path: toml.display().to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            let wasm = dir.join(format!("{name}.wasm"));
+            match std::fs::read(&wasm) {
+                Ok(bytes) => file = Some((wasm, bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(LoadError::Read {
+                        path: wasm.display().to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        if let Some(over) = self.sources.overrides.get(name) {
+            manifest = manifest.merged_with(over);
+        }
+        let (wasm, source) = match (file, default) {
+            (Some((path, bytes)), _) => (Arc::from(bytes), PluginSource::File(path)),
+            (None, Some(d)) => (d.wasm.clone(), PluginSource::Embedded),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(Candidate {
+            name: name.to_owned(),
+            wasm,
+            source,
+            manifest,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_name;
+
+    #[test]
+    fn plugin_names() {
+        assert!(valid_name("sim-prices"));
+        assert!(valid_name("feed_2"));
+        assert!(!valid_name("Sim"));
+        assert!(!valid_name(".hidden"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a/b"));
+    }
+}

@@ -1,0 +1,193 @@
+//! The per-plugin key-value store behind the `kv` import.
+//!
+//! Keyed by plugin name, so a reloaded version sees what the previous one
+//! stored. With a data dir, each namespace is persisted to
+//! `DATA_DIR/kv/NAME.json` on every change (written to a temporary file and
+//! renamed, so a crash leaves the old or the new content, never half), which
+//! is what lets pollers keep their cursors across gateway restarts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// Why a write was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum KvError {
+    /// The namespace would grow past its quota.
+    #[error("kv quota of {quota} bytes exceeded ({needed} needed)")]
+    QuotaExceeded {
+        /// The quota.
+        quota: u64,
+        /// The size the write would reach.
+        needed: u64,
+    },
+    /// The namespace could not be persisted.
+    #[error("kv not persisted: {0}")]
+    Unavailable(String),
+}
+
+type Entries = BTreeMap<String, Vec<u8>>;
+
+/// Every plugin's namespace.
+pub struct KvStore {
+    dir: Option<PathBuf>,
+    spaces: Mutex<HashMap<String, Arc<Mutex<Entries>>>>,
+}
+
+impl KvStore {
+    /// A store persisted under `dir/kv/` or, without a dir, in memory only.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self {
+            dir: dir.map(|d| d.join("kv")),
+            spaces: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The namespace of plugin `name`, loaded from disk the first time.
+    pub fn namespace(&self, name: &str, quota: u64) -> KvNamespace {
+        let entries = self
+            .spaces
+            .lock()
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(Mutex::new(self.load(name))))
+            .clone();
+        KvNamespace {
+            file: self.dir.as_ref().map(|d| d.join(format!("{name}.json"))),
+            entries,
+            quota,
+        }
+    }
+
+    fn load(&self, name: &str) -> Entries {
+        let Some(dir) = &self.dir else {
+            return Entries::new();
+        };
+        let path = dir.join(format!("{name}.json"));
+        match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<BTreeMap<String, String>>(&bytes) {
+                Ok(hexed) => hexed
+                    .into_iter()
+                    .filter_map(|(k, v)| hex::decode(v).ok().map(|v| (k, v)))
+                    .collect(),
+                Err(e) => {
+                    tracing::error!(plugin = name, path = %path.display(), "kv file unreadable, starting empty: {e}");
+                    Entries::new()
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Entries::new(),
+            Err(e) => {
+                tracing::error!(plugin = name, path = %path.display(), "cannot read kv file: {e}");
+                Entries::new()
+            }
+        }
+    }
+}
+
+/// One plugin's view of the store.
+#[derive(Clone)]
+pub struct KvNamespace {
+    file: Option<PathBuf>,
+    entries: Arc<Mutex<Entries>>,
+    quota: u64,
+}
+
+impl KvNamespace {
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.entries.lock().get(key).cloned()
+    }
+
+    /// Stores `value` under `key`, within the quota.
+    pub fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        let mut entries = self.entries.lock();
+        let current: u64 = size(&entries);
+        let old = entries.get(key).map_or(0, |v| (key.len() + v.len()) as u64);
+        let needed = current - old + (key.len() + value.len()) as u64;
+        if needed > self.quota {
+            return Err(KvError::QuotaExceeded {
+                quota: self.quota,
+                needed,
+            });
+        }
+        entries.insert(key.to_owned(), value);
+        self.persist(&entries)
+    }
+
+    /// Removes `key`.
+    pub fn delete(&self, key: &str) -> Result<(), KvError> {
+        let mut entries = self.entries.lock();
+        if entries.remove(key).is_some() {
+            self.persist(&entries)?;
+        }
+        Ok(())
+    }
+
+    fn persist(&self, entries: &Entries) -> Result<(), KvError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let hexed: BTreeMap<&String, String> =
+            entries.iter().map(|(k, v)| (k, hex::encode(v))).collect();
+        let bytes =
+            serde_json::to_vec_pretty(&hexed).map_err(|e| KvError::Unavailable(e.to_string()))?;
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = file.with_extension("json.tmp");
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::rename(&tmp, file)
+        };
+        write().map_err(|e| KvError::Unavailable(format!("{}: {e}", file.display())))
+    }
+}
+
+fn size(entries: &Entries) -> u64 {
+    entries
+        .iter()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_a_new_store_on_the_same_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KvStore::new(Some(dir.path().to_owned()));
+        let ns = store.namespace("poller", 1024);
+        ns.set("cursor", b"42".to_vec()).unwrap();
+        ns.set("gone", b"x".to_vec()).unwrap();
+        ns.delete("gone").unwrap();
+        let reopened = KvStore::new(Some(dir.path().to_owned())).namespace("poller", 1024);
+        assert_eq!(reopened.get("cursor"), Some(b"42".to_vec()));
+        assert_eq!(reopened.get("gone"), None);
+    }
+
+    #[test]
+    fn namespaces_are_shared_by_name_and_separate_between_names() {
+        let store = KvStore::new(None);
+        store.namespace("a", 100).set("k", b"1".to_vec()).unwrap();
+        assert_eq!(store.namespace("a", 100).get("k"), Some(b"1".to_vec()));
+        assert_eq!(store.namespace("b", 100).get("k"), None);
+    }
+
+    #[test]
+    fn quota_refuses_and_keeps_the_old_value() {
+        let ns = KvStore::new(None).namespace("a", 10);
+        ns.set("k", b"1234".to_vec()).unwrap();
+        let err = ns.set("k", b"123456789".to_vec()).unwrap_err();
+        assert!(matches!(
+            err,
+            KvError::QuotaExceeded {
+                quota: 10,
+                needed: 10..
+            }
+        ));
+        assert_eq!(ns.get("k"), Some(b"1234".to_vec()));
+    }
+}

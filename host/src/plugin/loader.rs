@@ -1,0 +1,120 @@
+//! Compiling and validating a candidate plugin: it must be a component
+//! (compiled through the cache), export exactly one plugin world, import
+//! only what its kind may use, instantiate, pass `init` and answer
+//! `describe`, all within its limits. Only then does it get workers.
+//! Blocking throughout: run it off the async runtime.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use super::engine::PluginEngine;
+use super::env::{HostServices, PluginEnv};
+use super::error::LoadError;
+use super::instance::Live;
+use super::kind::{Linkers, PluginKind, Pre};
+use super::manifest::Manifest;
+use super::version::{Description, PluginSource, PluginVersion, describe};
+use super::worker::WorkerPool;
+
+/// A plugin to be loaded.
+pub struct Candidate {
+    /// Registry name.
+    pub name: String,
+    /// The component's bytes.
+    pub wasm: Arc<[u8]>,
+    /// Where they came from.
+    pub source: PluginSource,
+    /// The layered manifest.
+    pub manifest: Manifest,
+}
+
+/// What validation learned about a component.
+pub struct Validated {
+    /// Its kind.
+    pub kind: PluginKind,
+    /// What it said about itself.
+    pub description: Description,
+    /// The interfaces it imports.
+    pub imports: Vec<String>,
+    /// SHA-256 of the wasm, hex.
+    pub sha256: String,
+    pre: Pre,
+    env: Arc<PluginEnv>,
+}
+
+/// Compiles and validates candidates.
+pub struct Loader {
+    engine: Arc<PluginEngine>,
+    linkers: Linkers,
+    services: HostServices,
+}
+
+impl Loader {
+    /// A loader for `engine`, giving plugins `services`.
+    pub fn new(engine: Arc<PluginEngine>, services: HostServices) -> wasmtime::Result<Self> {
+        let linkers = Linkers::new(engine.engine())?;
+        Ok(Self {
+            engine,
+            linkers,
+            services,
+        })
+    }
+
+    /// The services plugins get.
+    pub fn services(&self) -> &HostServices {
+        &self.services
+    }
+
+    /// Runs every check on `c` without starting workers.
+    pub fn validate(&self, c: &Candidate) -> Result<Validated, LoadError> {
+        let sha256 = hex::encode(Sha256::digest(&c.wasm));
+        let engine = self.engine.engine();
+        let component = self
+            .engine
+            .compile(&c.wasm)
+            .map_err(|e| LoadError::Compile(e.to_string()))?;
+        let imports = component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let kind = PluginKind::detect(&component, engine).map_err(LoadError::WrongWorld)?;
+        let pre = Pre::new(kind, &component, &self.linkers).map_err(|e| LoadError::Link {
+            kind: kind.to_string(),
+            reason: format!("{e:#}"),
+        })?;
+        let env = Arc::new(PluginEnv::new(&c.name, &c.manifest, &self.services));
+        let mut live = Live::start(engine, &pre, &env).map_err(LoadError::Startup)?;
+        let description = describe(&mut live).map_err(LoadError::Startup)?;
+        Ok(Validated {
+            kind,
+            description,
+            imports,
+            sha256,
+            pre,
+            env,
+        })
+    }
+
+    /// Validates `c` and starts its workers.
+    pub fn load(&self, c: Candidate) -> Result<PluginVersion, LoadError> {
+        if c.manifest.enabled == Some(false) {
+            return Err(LoadError::Disabled);
+        }
+        let v = self.validate(&c)?;
+        let pool = WorkerPool::start(self.engine.engine(), &v.pre, &v.env);
+        Ok(PluginVersion {
+            name: c.name,
+            kind: v.kind,
+            description: v.description,
+            source: c.source,
+            sha256: v.sha256,
+            imports: v.imports,
+            loaded_at: SystemTime::now(),
+            env: v.env,
+            pool,
+        })
+    }
+}

@@ -1,0 +1,29 @@
+//! The plugin platform: the wasmtime engine, loading and validating
+//! components, the registry of running versions, hot reload, the runners
+//! that drive source plugins, and the host capabilities plugins import.
+//!
+//! Plugin code never runs on the async runtime: each loaded version owns
+//! worker threads (see [`worker`]), and async callers wait on a oneshot.
+
+pub mod bindings;
+pub mod breaker;
+pub mod capability;
+mod convert;
+pub mod engine;
+pub mod env;
+pub mod error;
+pub mod host;
+pub mod instance;
+pub mod kind;
+pub mod kv_store;
+pub mod loader;
+pub mod manifest;
+pub mod registry;
+pub mod runner;
+pub mod state;
+pub mod version;
+pub mod watch;
+pub mod worker;
+
+pub use error::{CallError, LoadError};
+pub use kind::PluginKind;

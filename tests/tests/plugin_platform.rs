@@ -1,0 +1,342 @@
+//! The plugin platform end to end, with real components built from
+//! `tests/guests/`: containment of misbehaving plugins, refusal of bad
+//! files, hot reload through the watched directory, and kv state kept
+//! across swaps. Each guest has a test named after it (`foreach_guest!`).
+
+use std::time::{Duration, Instant};
+
+use gateway::plugin::CallError;
+use gateway::plugin::manifest::Manifest;
+use gateway::plugin::watch;
+use gateway_tests::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+macro_rules! guest_has_test {
+    ($name:ident) => {
+        #[allow(unused_imports)]
+        use self::$name as _;
+    };
+}
+foreach_guest!(guest_has_test);
+
+async fn poll(p: &Platform, name: &str) -> Result<Vec<gateway::model::Tick>, CallError> {
+    let slot = p.host.registry().get(name).expect("plugin loaded");
+    slot.call(|v| async move { v.poll_prices().await }).await
+}
+
+/// A well-behaved price source that must keep ticking beside a bad one.
+async fn with_healthy_neighbour(p: &Platform) {
+    p.publish("swap", &guest(SWAP_A), None);
+    p.host.sync("swap").await;
+}
+
+async fn healthy_neighbour_ticks(p: &Platform) {
+    p.sink.clear();
+    eventually(WAIT, "the healthy plugin to keep ticking", || {
+        (p.sink.ticks().iter().filter(|(n, _)| n == "swap").count() >= 3).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn infinite_loop() {
+    let p = Platform::new();
+    with_healthy_neighbour(&p).await;
+    p.publish(
+        "spin",
+        &guest(INFINITE_LOOP),
+        Some("[limits]\ndeadline_ms = 50\n"),
+    );
+    p.host.sync("spin").await;
+    let started = Instant::now();
+    let err = poll(&p, "spin").await.unwrap_err();
+    assert_eq!(err, CallError::Timeout { deadline_ms: 50 });
+    // Interrupted, not left spinning: the bound is generous for a debug build.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    // A fresh instance serves the next call (and is interrupted again).
+    assert!(matches!(
+        poll(&p, "spin").await,
+        Err(CallError::Timeout { .. })
+    ));
+    healthy_neighbour_ticks(&p).await;
+    let slot = p.host.registry().get("spin").unwrap();
+    assert!(slot.errors() >= 2);
+    assert_eq!(slot.last_error().unwrap().code, "timeout");
+}
+
+#[tokio::test]
+async fn memory_hog() {
+    let p = Platform::new();
+    with_healthy_neighbour(&p).await;
+    p.publish(
+        "hog",
+        &guest(MEMORY_HOG),
+        Some("[limits]\nmemory_mib = 16\n"),
+    );
+    p.host.sync("hog").await;
+    assert_eq!(
+        poll(&p, "hog").await.unwrap_err(),
+        CallError::MemoryExceeded { cap_mib: 16 }
+    );
+    assert_eq!(
+        poll(&p, "hog").await.unwrap_err(),
+        CallError::MemoryExceeded { cap_mib: 16 }
+    );
+    healthy_neighbour_ticks(&p).await;
+}
+
+#[tokio::test]
+async fn trap_on_poll() {
+    let p = Platform::new();
+    p.publish("flaky", &guest(TRAP_ON_POLL), None);
+    p.host.sync("flaky").await;
+    // The runner polls too; call until both outcomes were seen.
+    let mut trapped = None;
+    let mut served = false;
+    for _ in 0..10 {
+        match poll(&p, "flaky").await {
+            Err(CallError::Trap(m)) => trapped = Some(m),
+            Ok(ticks) => served |= ticks.iter().any(|t| t.symbol == "TRAP"),
+            Err(CallError::CircuitOpen { .. }) => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+        if trapped.is_some() && served {
+            break;
+        }
+    }
+    let trapped = trapped.expect("a poll trapped");
+    assert!(trapped.contains("unreachable"), "{trapped}");
+    assert!(
+        trapped.contains("panics on purpose"),
+        "the panic message is reported: {trapped}"
+    );
+    assert!(served, "a fresh instance served after the trap");
+}
+
+#[tokio::test]
+async fn wrong_world() {
+    let p = Platform::new();
+    p.publish("cli", &guest(WRONG_WORLD), None);
+    p.host.sync("cli").await;
+    assert!(p.host.registry().get("cli").is_none());
+    let rejected = p.host.registry().rejected();
+    let msg = &rejected
+        .iter()
+        .find(|r| r.name == "cli")
+        .expect("rejection listed")
+        .error
+        .message;
+    assert!(msg.contains("exports none of the plugin worlds"), "{msg}");
+    assert!(msg.contains("wasi:cli/run"), "{msg}");
+}
+
+#[tokio::test]
+async fn garbage_bytes_are_rejected() {
+    let p = Platform::new();
+    p.publish("junk", b"\0asm\x0d\0\x01\0this is not a component", None);
+    p.host.sync("junk").await;
+    p.publish("text", b"hello", None);
+    p.host.sync("text").await;
+    let rejected = p.host.registry().rejected();
+    assert_eq!(rejected.len(), 2);
+    for r in rejected {
+        assert!(
+            r.error.message.starts_with("not a valid wasm component"),
+            "{}",
+            r.error.message
+        );
+    }
+}
+
+#[tokio::test]
+async fn forbidden_host() {
+    let p = Platform::new();
+    p.publish(
+        "caller",
+        &guest(FORBIDDEN_HOST),
+        Some("allowed_hosts = [\"127.0.0.1:1\"]\n[config]\nurl = \"http://127.0.0.2:9/prices\"\n"),
+    );
+    p.host.sync("caller").await;
+    let err = poll(&p, "caller").await.unwrap_err();
+    let CallError::Plugin(msg) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        msg.contains("127.0.0.2:9 is not in the allowed_hosts of plugin caller"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn forbidden_import() {
+    let p = Platform::new();
+    p.publish("peek", &guest(FORBIDDEN_IMPORT), None);
+    p.host.sync("peek").await;
+    assert!(p.host.registry().get("peek").is_none());
+    let msg = p.host.registry().rejected()[0].error.message.clone();
+    assert!(
+        msg.contains("cannot link as a price-source plugin"),
+        "{msg}"
+    );
+    assert!(msg.contains("market"), "{msg}");
+}
+
+#[tokio::test]
+async fn failing_init() {
+    let p = Platform::new();
+    p.publish("refuses", &guest(FAILING_INIT), None);
+    p.host.sync("refuses").await;
+    let msg = p.host.registry().rejected()[0].error.message.clone();
+    assert!(
+        msg.contains("init failed: config `token` is required"),
+        "{msg}"
+    );
+}
+
+fn serving_version(p: &Platform, name: &str) -> Option<String> {
+    p.host
+        .registry()
+        .get(name)?
+        .current()
+        .map(|v| v.description.version.clone())
+}
+
+fn polls_of(p: &Platform) -> u64 {
+    let ns = p
+        .host
+        .registry()
+        .get("swap")
+        .unwrap()
+        .current()
+        .unwrap()
+        .env
+        .kv
+        .clone();
+    serde_json::from_slice(&ns.get("polls").unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn swap_a() {
+    // A new file in the watched directory goes live; a broken replacement
+    // keeps it; deleting the file unloads it.
+    let p = Platform::new();
+    let _watch = watch::watch(p.host.clone(), &p.dir()).unwrap();
+    p.publish("swap", &guest(SWAP_A), None);
+    eventually(WAIT, "swap 1.0.0 to serve", || {
+        p.sink
+            .ticks()
+            .iter()
+            .any(|(n, t)| n == "swap" && t.bid == 1.0)
+            .then_some(())
+    })
+    .await;
+    atomic_write(&p.dir(), "swap.wasm", b"\0asm garbage");
+    eventually(WAIT, "the broken file to be refused", || {
+        p.host.registry().get("swap")?.last_load_error()
+    })
+    .await;
+    assert_eq!(serving_version(&p, "swap").as_deref(), Some("1.0.0"));
+    p.sink.clear();
+    eventually(WAIT, "1.0.0 to keep serving", || {
+        (p.sink.ticks().len() >= 2).then_some(())
+    })
+    .await;
+    std::fs::remove_file(p.dir().join("swap.wasm")).unwrap();
+    eventually(WAIT, "the plugin to unload", || {
+        p.host.registry().get("swap").is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn swap_b() {
+    // A changed file is swapped in without a restart; kv carries over.
+    let p = Platform::new();
+    let _watch = watch::watch(p.host.clone(), &p.dir()).unwrap();
+    p.publish("swap", &guest(SWAP_A), Some("[config]\ninterval_ms = 20\n"));
+    eventually(WAIT, "swap 1.0.0", || {
+        (serving_version(&p, "swap")? == "1.0.0").then_some(())
+    })
+    .await;
+    eventually(WAIT, "a few polls", || (polls_of(&p) >= 3).then_some(())).await;
+    let before = polls_of(&p);
+    let written = Instant::now();
+    p.publish("swap", &guest(SWAP_B), None);
+    eventually(WAIT, "swap 2.0.0 ticks", || {
+        p.sink
+            .ticks()
+            .iter()
+            .any(|(_, t)| t.bid == 2.0)
+            .then_some(())
+    })
+    .await;
+    eprintln!(
+        "file written -> new version ticking: {:?}",
+        written.elapsed()
+    );
+    assert_eq!(serving_version(&p, "swap").as_deref(), Some("2.0.0"));
+    let first_b = p
+        .sink
+        .ticks()
+        .into_iter()
+        .find(|(_, t)| t.bid == 2.0)
+        .unwrap()
+        .1;
+    // The poll counter kept in kv continued instead of restarting at 1.
+    assert!(
+        first_b.timestamp % 1000 > before % 1000 || before >= 1000,
+        "kv reset: {first_b:?} after {before}"
+    );
+    assert!(polls_of(&p) > before);
+}
+
+#[tokio::test]
+async fn a_file_overrides_the_default_of_its_name_until_deleted() {
+    let defaults = vec![default_plugin(
+        "sim-prices",
+        Manifest::parse("[config]\nsymbols = \"EURUSD\"\ninterval_ms = 20\nseed = \"1\"\n")
+            .unwrap(),
+    )];
+    let p = Platform::with_defaults(defaults);
+    let _watch = watch::watch(p.host.clone(), &p.dir()).unwrap();
+    p.host.load_all().await;
+    eventually(WAIT, "simulated EURUSD", || {
+        p.sink
+            .ticks()
+            .iter()
+            .any(|(n, t)| n == "sim-prices" && t.symbol == "EURUSD")
+            .then_some(())
+    })
+    .await;
+    p.publish("sim-prices", &guest(SWAP_A), None);
+    eventually(WAIT, "the override to serve", || {
+        (serving_version(&p, "sim-prices")? == "1.0.0").then_some(())
+    })
+    .await;
+    std::fs::remove_file(p.dir().join("sim-prices.wasm")).unwrap();
+    eventually(WAIT, "the default to come back", || {
+        let v = p.host.registry().get("sim-prices")?.current()?;
+        (v.description.name == "sim-prices").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn embedded_defaults_all_load() {
+    let p = Platform::new();
+    for (name, wasm) in gateway::embedded::EMBEDDED_PLUGINS {
+        let mut manifest = "[config]\nurl = \"http://127.0.0.1:9\"\n".to_owned();
+        manifest.push_str("");
+        p.publish(name, wasm, Some(&manifest));
+        p.host.sync(name).await;
+        let slot = p.host.registry().get(name);
+        assert!(slot.is_some(), "{name}: {:?}", p.host.registry().rejected());
+    }
+}
