@@ -1,0 +1,196 @@
+//! Reading one upstream JSON item: typed required and optional fields with a
+//! reason when one is wrong, the cursor, and the fields left over for
+//! `extra-json`.
+
+use serde_json::{Map, Value};
+
+/// A JSON object, as the items of an answer are.
+pub(crate) type Object = Map<String, Value>;
+
+/// `value` as an object.
+pub(crate) fn object(value: &Value) -> Result<&Object, String> {
+    value
+        .as_object()
+        .ok_or_else(|| "not a JSON object".to_owned())
+}
+
+/// `obj[key]` unless missing or `null`.
+fn present<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+/// An identifier: a non-empty string, or an integer taken as its digits.
+pub(crate) fn id(obj: &Object, key: &str) -> Result<String, String> {
+    match present(obj, key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
+        Some(_) => Err(format!(
+            "`{key}` is neither a non-empty string nor an integer"
+        )),
+        None => Err(format!("missing `{key}`")),
+    }
+}
+
+/// A required non-empty string.
+pub(crate) fn string(obj: &Object, key: &str) -> Result<String, String> {
+    opt_string(obj, key)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("missing `{key}`"))
+}
+
+/// An optional string.
+pub(crate) fn opt_string(obj: &Object, key: &str) -> Result<Option<String>, String> {
+    match present(obj, key) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("`{key}` is not a string")),
+        None => Ok(None),
+    }
+}
+
+/// A required finite number.
+pub(crate) fn number(obj: &Object, key: &str) -> Result<f64, String> {
+    opt_number(obj, key)?.ok_or_else(|| format!("missing `{key}`"))
+}
+
+/// An optional finite number.
+pub(crate) fn opt_number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
+    match present(obj, key) {
+        Some(v) => v
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| format!("`{key}` is not a number")),
+        None => Ok(None),
+    }
+}
+
+/// A required timestamp: milliseconds since the epoch, above zero.
+pub(crate) fn timestamp(obj: &Object, key: &str) -> Result<u64, String> {
+    match present(obj, key) {
+        Some(v) => v
+            .as_u64()
+            .filter(|t| *t > 0)
+            .ok_or_else(|| format!("`{key}` is not a positive integer (ms since epoch)")),
+        None => Err(format!("missing `{key}`")),
+    }
+}
+
+/// The fields of `obj` not named in `known`, as a JSON object string; none
+/// when there are no such fields.
+pub(crate) fn extra_json(obj: &Object, known: &[&str]) -> Option<String> {
+    let extra: Object = obj
+        .iter()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!extra.is_empty()).then(|| Value::Object(extra).to_string())
+}
+
+/// The `items` array of an answer; a missing or `null` one is empty.
+pub(crate) fn array<'a>(answer: &'a Object, key: &str) -> Result<&'a [Value], String> {
+    match present(answer, key) {
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(format!("`{key}` is not an array")),
+        None => Ok(&[]),
+    }
+}
+
+/// The answer's `cursor`: a string or a number (kept as its JSON text); none
+/// when missing, `null` or empty.
+pub(crate) fn cursor(answer: &Object) -> Result<Option<String>, String> {
+    match present(answer, "cursor") {
+        Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err("`cursor` is neither a string nor a number".to_owned()),
+        None => Ok(None),
+    }
+}
+
+/// Counts refused items and keeps the reason of the first one.
+#[derive(Debug, Default)]
+pub(crate) struct Drops {
+    count: usize,
+    first: Option<String>,
+}
+
+impl Drops {
+    /// The item of `result`, or none after counting its refusal; `what`
+    /// names the item in the warning, e.g. `orders[3]`.
+    pub(crate) fn keep<T>(
+        &mut self,
+        what: impl FnOnce() -> String,
+        result: Result<T, String>,
+    ) -> Option<T> {
+        match result {
+            Ok(item) => Some(item),
+            Err(why) => {
+                self.count += 1;
+                self.first
+                    .get_or_insert_with(|| format!("{}: {why}", what()));
+                None
+            }
+        }
+    }
+
+    /// Logs one warning when any of the `total` items from `source` was refused.
+    pub(crate) fn warn(&self, total: usize, source: &str) {
+        if let Some(first) = &self.first {
+            gateway_sdk::log::warn(&format!(
+                "dropped {} of {total} items from {source}; first: {first}",
+                self.count
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Object {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn typed_fields() {
+        let o =
+            obj(json!({"s": "x", "e": "", "n": 1.5, "i": 42, "neg": -1, "nul": null, "b": true}));
+        assert_eq!(id(&o, "s").unwrap(), "x");
+        assert_eq!(id(&o, "i").unwrap(), "42");
+        assert!(id(&o, "e").unwrap_err().contains("non-empty"));
+        assert!(id(&o, "n").is_err());
+        assert!(id(&o, "nul").unwrap_err().contains("missing"));
+        assert!(string(&o, "e").unwrap_err().contains("missing `e`"));
+        assert!(string(&o, "b").unwrap_err().contains("not a string"));
+        assert_eq!(opt_string(&o, "nul").unwrap(), None);
+        assert_eq!(opt_number(&o, "n").unwrap(), Some(1.5));
+        assert_eq!(opt_number(&o, "absent").unwrap(), None);
+        assert!(opt_number(&o, "s").is_err());
+        assert_eq!(number(&o, "neg").unwrap(), -1.0);
+        assert_eq!(timestamp(&o, "i").unwrap(), 42);
+        assert!(timestamp(&o, "neg").is_err());
+        assert!(timestamp(&o, "n").is_err());
+        assert!(timestamp(&o, "absent").unwrap_err().contains("missing"));
+    }
+
+    #[test]
+    fn extra_fields_and_cursor() {
+        let o = obj(json!({"a": 1, "b": {"c": [1, 2]}, "cursor": 17}));
+        assert_eq!(
+            extra_json(&o, &["a", "cursor"]).unwrap(),
+            r#"{"b":{"c":[1,2]}}"#
+        );
+        assert_eq!(extra_json(&o, &["a", "b", "cursor"]), None);
+        assert_eq!(cursor(&o).unwrap().as_deref(), Some("17"));
+        assert_eq!(
+            cursor(&obj(json!({"cursor": "c-9"}))).unwrap().as_deref(),
+            Some("c-9")
+        );
+        assert_eq!(cursor(&obj(json!({"cursor": ""}))).unwrap(), None);
+        assert_eq!(cursor(&obj(json!({}))).unwrap(), None);
+        assert!(cursor(&obj(json!({"cursor": [1]}))).is_err());
+        assert!(array(&o, "a").is_err());
+        assert!(array(&o, "missing").unwrap().is_empty());
+    }
+}
