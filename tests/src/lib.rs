@@ -16,6 +16,7 @@ use gateway::plugin::host::{DefaultPlugin, PluginHost, PluginSources};
 use gateway::plugin::kv_store::KvStore;
 use gateway::plugin::loader::Loader;
 use gateway::plugin::manifest::{Limits, Manifest};
+use gateway::plugin::registry::Registry;
 use gateway::plugin::runner::SourceSink;
 use parking_lot::Mutex;
 

@@ -60,11 +60,16 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// A host with nothing loaded yet.
-    pub fn new(loader: Loader, sources: PluginSources, sink: Arc<dyn SourceSink>) -> Self {
+    /// A host with nothing loaded yet, installing into `registry`.
+    pub fn new(
+        loader: Loader,
+        sources: PluginSources,
+        registry: Arc<Registry>,
+        sink: Arc<dyn SourceSink>,
+    ) -> Self {
         Self {
             loader: Arc::new(loader),
-            registry: Arc::new(Registry::default()),
+            registry,
             sink,
             sources,
             serial: tokio::sync::Mutex::new(()),

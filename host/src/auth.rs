@@ -1,0 +1,466 @@
+//! Client authentication: JWT verification (HS256 with a secret, RS256/ES256
+//! with a PEM key or a JWKS URL), the claims the gateway uses, the optional
+//! user-service check, and minting tokens for the `token` command.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, JwtAlgorithm};
+
+/// Most leeway the contract allows on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 60;
+/// Unknown `kid`s refresh the JWKS at most this often.
+const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
+
+/// The claims a client token carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    /// Roles; `admin` opens the admin API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Issued at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+}
+
+impl Claims {
+    /// Whether the token has the `admin` role.
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == "admin")
+    }
+}
+
+/// Why a client was not let in. Each has the contract's stable code.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AuthError {
+    /// No token in `auth.token`, the `Authorization` header or `?token=`.
+    #[error("AUTH_MISSING: no token was provided")]
+    Missing,
+    /// Bad signature, wrong algorithm, malformed, missing claims, `nbf` ahead.
+    #[error("AUTH_INVALID: {0}")]
+    Invalid(String),
+    /// `exp` has passed.
+    #[error("AUTH_EXPIRED: the token has expired")]
+    Expired,
+    /// The user service refused the user (or could not be asked).
+    #[error("USER_REJECTED: {0}")]
+    UserRejected(String),
+}
+
+impl AuthError {
+    /// The contract's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "AUTH_MISSING",
+            AuthError::Invalid(_) => "AUTH_INVALID",
+            AuthError::Expired => "AUTH_EXPIRED",
+            AuthError::UserRejected(_) => "USER_REJECTED",
+        }
+    }
+}
+
+/// Where verification keys come from.
+enum Keys {
+    Static(DecodingKey),
+    Jwks(Jwks),
+}
+
+struct Jwks {
+    url: String,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    refreshed: Mutex<Option<Instant>>,
+}
+
+/// Why the authenticator could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    /// No secret and not in dev mode.
+    #[error("JWT_SECRET is not set; set it, or run with --dev (GATEWAY_DEV=1) for a generated one")]
+    MissingSecret,
+    /// The PEM key could not be read or parsed.
+    #[error("cannot use JWT public key {path}: {reason}")]
+    BadKey {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Verifies client tokens.
+pub struct Authenticator {
+    validation: Validation,
+    keys: Keys,
+    http: reqwest::Client,
+    users: Option<UserCheck>,
+}
+
+impl Authenticator {
+    /// Builds the verifier `config` describes; `secret` is the resolved HS256
+    /// secret (from config or generated in dev mode).
+    pub fn new(
+        config: &Config,
+        secret: Option<&str>,
+        http: reqwest::Client,
+    ) -> Result<Self, AuthSetupError> {
+        let alg = match config.jwt_algorithm {
+            JwtAlgorithm::HS256 => Algorithm::HS256,
+            JwtAlgorithm::RS256 => Algorithm::RS256,
+            JwtAlgorithm::ES256 => Algorithm::ES256,
+        };
+        let mut validation = Validation::new(alg);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if let Some(iss) = &config.jwt_issuer {
+            validation.set_issuer(&[iss]);
+        }
+        match &config.jwt_audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let keys = match (alg, &config.jwt_public_key_file, &config.jwks_url) {
+            (Algorithm::HS256, ..) => Keys::Static(DecodingKey::from_secret(
+                secret.ok_or(AuthSetupError::MissingSecret)?.as_bytes(),
+            )),
+            (_, Some(path), _) => {
+                let bad = |reason: String| AuthSetupError::BadKey {
+                    path: path.display().to_string(),
+                    reason,
+                };
+                let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+                let key = if alg == Algorithm::RS256 {
+                    DecodingKey::from_rsa_pem(&pem)
+                } else {
+                    DecodingKey::from_ec_pem(&pem)
+                };
+                Keys::Static(key.map_err(|e| bad(e.to_string()))?)
+            }
+            (_, None, Some(url)) => Keys::Jwks(Jwks {
+                url: url.clone(),
+                keys: RwLock::new(HashMap::new()),
+                refreshed: Mutex::new(None),
+            }),
+            (_, None, None) => unreachable!("Config::check requires a key source for RS256/ES256"),
+        };
+        let users = config.user_service_url.as_ref().map(|url| UserCheck {
+            url: url.trim_end_matches('/').to_owned(),
+            ttl: Duration::from_secs(config.user_service_cache_secs),
+            fail_open: config.user_service_fail_open,
+            cache: Mutex::new(HashMap::new()),
+        });
+        Ok(Self {
+            validation,
+            keys,
+            http,
+            users,
+        })
+    }
+
+    /// Verifies `token` and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if token.trim().is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| AuthError::Invalid(describe(e.kind())))?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(AuthError::Invalid(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
+        }
+        let key = match &self.keys {
+            Keys::Static(k) => k.clone(),
+            Keys::Jwks(jwks) => self.jwks_key(jwks, header.kid.as_deref()).await?,
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                other => AuthError::Invalid(describe(other)),
+            }
+        })?;
+        if data.claims.sub.trim().is_empty() {
+            return Err(AuthError::Invalid("the token's `sub` is empty".into()));
+        }
+        Ok(data.claims)
+    }
+
+    /// Asks the user service (if configured) whether `user` may connect.
+    pub async fn check_user(&self, user: &str) -> Result<(), AuthError> {
+        match &self.users {
+            Some(check) => check.check(&self.http, user).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn jwks_key(&self, jwks: &Jwks, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
+        let kid = kid.ok_or_else(|| {
+            AuthError::Invalid("the token has no `kid` to pick a JWKS key".into())
+        })?;
+        if let Some(k) = jwks.keys.read().get(kid) {
+            return Ok(k.clone());
+        }
+        let due = jwks
+            .refreshed
+            .lock()
+            .is_none_or(|t| t.elapsed() >= JWKS_MIN_REFRESH);
+        if due {
+            *jwks.refreshed.lock() = Some(Instant::now());
+            match self.fetch_jwks(&jwks.url).await {
+                Ok(keys) => *jwks.keys.write() = keys,
+                Err(e) => tracing::warn!(url = %jwks.url, "cannot refresh JWKS: {e}"),
+            }
+        }
+        jwks.keys
+            .read()
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| AuthError::Invalid(format!("unknown key id {kid:?}")))
+    }
+
+    async fn fetch_jwks(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
+        let set: JwkSet = self
+            .http
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(set
+            .keys
+            .iter()
+            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
+            .collect())
+    }
+}
+
+fn describe(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::InvalidSignature => "bad signature".into(),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "algorithm not accepted".into()
+        }
+        ErrorKind::MissingRequiredClaim(c) => format!("missing required claim `{c}`"),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        ErrorKind::InvalidIssuer => "wrong issuer".into(),
+        ErrorKind::InvalidAudience => "wrong audience".into(),
+        ErrorKind::Json(_) => "malformed claims".into(),
+        _ => "malformed token".into(),
+    }
+}
+
+/// The user-service check with its answer cache.
+struct UserCheck {
+    url: String,
+    ttl: Duration,
+    fail_open: bool,
+    cache: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+/// Most cached user answers before the cache is cleared.
+const USER_CACHE_MAX: usize = 100_000;
+
+impl UserCheck {
+    async fn check(&self, http: &reqwest::Client, user: &str) -> Result<(), AuthError> {
+        let cached = self
+            .cache
+            .lock()
+            .get(user)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(ok, _)| *ok);
+        let allowed = match cached {
+            Some(ok) => ok,
+            None => {
+                let url = format!("{}/users/{}", self.url, urlencode(user));
+                match http.get(&url).timeout(Duration::from_secs(3)).send().await {
+                    Ok(r) if r.status().is_success() => self.remember(user, true),
+                    Ok(r) if r.status().is_client_error() => self.remember(user, false),
+                    Ok(r) => return self.unreachable(&format!("answered {}", r.status())),
+                    Err(e) => return self.unreachable(&e.to_string()),
+                }
+            }
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(AuthError::UserRejected(
+                "the user service does not accept this user".into(),
+            ))
+        }
+    }
+
+    fn remember(&self, user: &str, ok: bool) -> bool {
+        let mut cache = self.cache.lock();
+        if cache.len() >= USER_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(user.to_owned(), (ok, Instant::now()));
+        ok
+    }
+
+    fn unreachable(&self, why: &str) -> Result<(), AuthError> {
+        tracing::warn!(url = %self.url, "user service unavailable: {why}");
+        if self.fail_open {
+            Ok(())
+        } else {
+            Err(AuthError::UserRejected(
+                "the user service is unavailable".into(),
+            ))
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Mints an HS256 token for `sub`, valid for `ttl`.
+pub fn mint(secret: &str, sub: &str, admin: bool, name: Option<&str>, ttl: Duration) -> String {
+    let now = crate::time::now_ms() / 1000;
+    let claims = Claims {
+        sub: sub.to_owned(),
+        exp: now + ttl.as_secs(),
+        roles: if admin {
+            vec!["admin".into()]
+        } else {
+            Vec::new()
+        },
+        name: name.map(str::to_owned),
+        iat: Some(now),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("HS256 encoding of plain claims cannot fail")
+}
+
+/// A random secret for dev mode.
+pub fn generate_secret() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(secret: &str) -> Authenticator {
+        Authenticator::new(&Config::default(), Some(secret), reqwest::Client::new()).unwrap()
+    }
+
+    fn token_with(claims: serde_json::Value, secret: &str) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn now() -> u64 {
+        crate::time::now_ms() / 1000
+    }
+
+    #[tokio::test]
+    async fn accepts_a_minted_token() {
+        let t = mint(
+            "s3cret",
+            "alice",
+            true,
+            Some("Alice"),
+            Duration::from_secs(60),
+        );
+        let c = auth("s3cret").verify(&t).await.unwrap();
+        assert_eq!(c.sub, "alice");
+        assert!(c.is_admin());
+        assert_eq!(c.name.as_deref(), Some("Alice"));
+    }
+
+    #[tokio::test]
+    async fn rejects_with_the_contract_codes() {
+        let a = auth("s3cret");
+        assert_eq!(a.verify("").await.unwrap_err().code(), "AUTH_MISSING");
+        assert_eq!(
+            a.verify("not.a.jwt").await.unwrap_err().code(),
+            "AUTH_INVALID"
+        );
+        let other = mint("other", "alice", false, None, Duration::from_secs(60));
+        assert_eq!(
+            a.verify(&other).await.unwrap_err(),
+            AuthError::Invalid("bad signature".into())
+        );
+        let expired = token_with(
+            serde_json::json!({"sub": "a", "exp": now() - 120}),
+            "s3cret",
+        );
+        assert_eq!(a.verify(&expired).await.unwrap_err(), AuthError::Expired);
+        let within_leeway =
+            token_with(serde_json::json!({"sub": "a", "exp": now() - 30}), "s3cret");
+        assert!(a.verify(&within_leeway).await.is_ok());
+        let no_sub = token_with(serde_json::json!({"exp": now() + 60}), "s3cret");
+        assert!(
+            matches!(a.verify(&no_sub).await.unwrap_err(), AuthError::Invalid(m) if m.contains("sub"))
+        );
+        let no_exp = token_with(serde_json::json!({"sub": "a"}), "s3cret");
+        assert!(
+            matches!(a.verify(&no_exp).await.unwrap_err(), AuthError::Invalid(m) if m.contains("exp"))
+        );
+        let future = token_with(
+            serde_json::json!({"sub": "a", "exp": now() + 600, "nbf": now() + 300}),
+            "s3cret",
+        );
+        assert!(
+            matches!(a.verify(&future).await.unwrap_err(), AuthError::Invalid(m) if m.contains("nbf"))
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_alg_none_and_other_algorithms() {
+        let a = auth("s3cret");
+        // {"alg":"none","typ":"JWT"} . {"sub":"a","exp":9999999999} . (no signature)
+        let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
+        assert_eq!(a.verify(none).await.unwrap_err().code(), "AUTH_INVALID");
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &serde_json::json!({"sub": "a", "exp": now() + 60}),
+            &EncodingKey::from_secret(b"s3cret"),
+        )
+        .unwrap();
+        assert!(
+            matches!(a.verify(&hs384).await.unwrap_err(), AuthError::Invalid(m) if m.contains("HS384"))
+        );
+    }
+
+    #[test]
+    fn user_ids_are_escaped_in_the_user_service_url() {
+        assert_eq!(urlencode("a b/c"), "a%20b%2Fc");
+    }
+}

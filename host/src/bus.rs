@@ -1,0 +1,386 @@
+//! The bus between source plugins and sockets: it records ticks in the
+//! price cache, serializes each value once, and delivers it to exactly the
+//! sockets that should have it — price subscribers of a symbol, the
+//! subscribed sockets of an order's own user, and the event subscribers
+//! the filter plugins accept.
+//!
+//! Congestion: a socket whose send buffer is full when a price update
+//! arrives is *parked*. It gets no further updates in bulk; instead, every
+//! [`FLUSH_EVERY`] the flusher sends it the latest tick of each of its
+//! symbols (latest wins, nothing queues without bound), and unparks it once
+//! they all fit. A socket parked longer than the slow-socket timeout is
+//! disconnected. An order notification or event that a socket cannot take
+//! is never dropped silently: it is counted and logged and the socket is
+//! disconnected, so the client reconnects and resubscribes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
+use socketioxide::{SendError, SocketError};
+
+use crate::market::PriceCache;
+use crate::metrics::Metrics;
+use crate::model::{Event, OrderBatch, Subscriber, Tick};
+use crate::plugin::PluginKind;
+use crate::plugin::registry::Registry;
+use crate::plugin::runner::SourceSink;
+use crate::socket::session::{ConnectionInfo, Session};
+
+/// A socket of this gateway.
+pub type Sock = SocketRef<LocalAdapter>;
+
+/// How often parked sockets are retried.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// A connected socket and its session.
+#[derive(Clone)]
+pub struct Conn {
+    /// The socket.
+    pub socket: Sock,
+    /// Its session.
+    pub session: Arc<Session>,
+}
+
+type ConnMap = HashMap<Sid, Conn>;
+
+/// Routes plugin output to sockets.
+pub struct Bus {
+    me: Weak<Bus>,
+    market: Arc<PriceCache>,
+    plugins: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    conns: RwLock<ConnMap>,
+    by_symbol: RwLock<HashMap<String, ConnMap>>,
+    by_user: RwLock<HashMap<String, ConnMap>>,
+    parked: Mutex<HashMap<Sid, Instant>>,
+    slow_socket_timeout: Duration,
+}
+
+impl Bus {
+    /// A bus over `market`, filtering events with the event filters of `plugins`.
+    pub fn new(
+        market: Arc<PriceCache>,
+        plugins: Arc<Registry>,
+        metrics: Arc<Metrics>,
+        slow_socket_timeout: Duration,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            market,
+            plugins,
+            metrics,
+            conns: RwLock::new(HashMap::new()),
+            by_symbol: RwLock::new(HashMap::new()),
+            by_user: RwLock::new(HashMap::new()),
+            parked: Mutex::new(HashMap::new()),
+            slow_socket_timeout,
+        })
+    }
+
+    /// The price cache.
+    pub fn market(&self) -> &Arc<PriceCache> {
+        &self.market
+    }
+
+    /// Registers a connected socket.
+    pub fn add(&self, conn: Conn) {
+        let sid = conn.socket.id;
+        self.by_user
+            .write()
+            .entry(conn.session.user_id.clone())
+            .or_default()
+            .insert(sid, conn.clone());
+        self.conns.write().insert(sid, conn);
+    }
+
+    /// Forgets a socket and all its subscriptions.
+    pub fn remove(&self, sid: Sid) {
+        let Some(conn) = self.conns.write().remove(&sid) else {
+            return;
+        };
+        let symbols: Vec<String> = conn.session.symbols.lock().iter().cloned().collect();
+        self.unsubscribe_prices(sid, &symbols);
+        let mut users = self.by_user.write();
+        if let Some(map) = users.get_mut(&conn.session.user_id) {
+            map.remove(&sid);
+            if map.is_empty() {
+                users.remove(&conn.session.user_id);
+            }
+        }
+        self.parked.lock().remove(&sid);
+    }
+
+    /// Adds `symbols` to the price subscriptions of `conn`.
+    pub fn subscribe_prices(&self, conn: &Conn, symbols: &[String]) {
+        let mut by_symbol = self.by_symbol.write();
+        for s in symbols {
+            by_symbol
+                .entry(s.clone())
+                .or_default()
+                .insert(conn.socket.id, conn.clone());
+        }
+    }
+
+    /// Removes `symbols` from the price subscriptions of socket `sid`.
+    pub fn unsubscribe_prices(&self, sid: Sid, symbols: &[String]) {
+        let mut by_symbol = self.by_symbol.write();
+        for s in symbols {
+            if let Some(map) = by_symbol.get_mut(s) {
+                map.remove(&sid);
+                if map.is_empty() {
+                    by_symbol.remove(s);
+                }
+            }
+        }
+    }
+
+    /// The latest known tick of each of `symbols` that has one.
+    pub fn latest(&self, symbols: &[String]) -> Vec<Tick> {
+        symbols
+            .iter()
+            .filter_map(|s| self.market.latest(s))
+            .collect()
+    }
+
+    /// Every connection, for the admin API.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        let mut all: Vec<ConnectionInfo> = self
+            .conns
+            .read()
+            .values()
+            .map(|c| c.session.describe())
+            .collect();
+        all.sort_by(|a, b| a.connected_at.cmp(&b.connected_at));
+        all
+    }
+
+    /// Every socket, for shutdown.
+    pub fn sockets(&self) -> Vec<Sock> {
+        self.conns
+            .read()
+            .values()
+            .map(|c| c.socket.clone())
+            .collect()
+    }
+
+    /// Sockets with full send buffers right now.
+    pub fn parked(&self) -> usize {
+        self.parked.lock().len()
+    }
+
+    fn park(&self, sid: Sid) {
+        self.parked.lock().entry(sid).or_insert_with(Instant::now);
+    }
+
+    /// Records and delivers ticks from a price source.
+    pub fn publish_ticks(&self, ticks: Vec<Tick>) {
+        for tick in ticks {
+            if !self.market.record(&tick) {
+                continue;
+            }
+            let Ok(raw) = serde_json::value::to_raw_value(&tick) else {
+                continue;
+            };
+            let subscribers: Vec<Conn> = match self.by_symbol.read().get(&tick.symbol) {
+                Some(map) => map.values().cloned().collect(),
+                None => continue,
+            };
+            let parked = self.parked.lock();
+            let mut full = Vec::new();
+            let mut sent = 0;
+            for conn in &subscribers {
+                if parked.contains_key(&conn.socket.id) {
+                    self.metrics.conflated.inc();
+                    continue;
+                }
+                match conn.socket.emit("price:update", &*raw) {
+                    Ok(()) => sent += 1,
+                    Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                        full.push(conn.socket.id)
+                    }
+                    Err(_) => {}
+                }
+            }
+            drop(parked);
+            self.metrics.events_out("price:update", sent);
+            for sid in full {
+                self.metrics.conflated.inc();
+                self.park(sid);
+            }
+        }
+    }
+
+    /// Delivers order notifications and position updates to their users.
+    pub fn publish_orders(&self, batch: OrderBatch) {
+        for order in &batch.orders {
+            self.to_user(&order.user_id, "order:notification", order);
+        }
+        for position in &batch.positions {
+            self.to_user(&position.user_id, "position:update", position);
+        }
+    }
+
+    fn to_user<T: Serialize>(&self, user: &str, event: &str, value: &T) {
+        let targets: Vec<Conn> = match self.by_user.read().get(user) {
+            Some(map) => map
+                .values()
+                .filter(|c| c.session.wants_orders())
+                .cloned()
+                .collect(),
+            None => return,
+        };
+        let Ok(raw) = serde_json::value::to_raw_value(value) else {
+            return;
+        };
+        for conn in targets {
+            self.deliver(&conn, event, &raw);
+        }
+    }
+
+    /// Sends a must-not-lose message; a socket that cannot take it is
+    /// disconnected so its client reconnects and resubscribes.
+    fn deliver(&self, conn: &Conn, event: &str, raw: &RawValue) {
+        match conn.socket.emit(event, raw) {
+            Ok(()) => self.metrics.events_out(event, 1),
+            Err(e) => {
+                self.metrics.undelivered.inc();
+                tracing::warn!(
+                    socket = %conn.socket.id,
+                    user = %conn.session.user_id,
+                    event,
+                    "socket cannot take a notification ({e}); disconnecting it"
+                );
+                self.park(conn.socket.id);
+                let _ = conn.socket.clone().disconnect();
+            }
+        }
+    }
+
+    /// Filters `event` through the event filter plugins and delivers it.
+    pub async fn publish_event(&self, event: Event) {
+        let candidates: Vec<Conn> = self
+            .conns
+            .read()
+            .values()
+            .filter(|c| c.session.event_types.lock().contains(&event.kind))
+            .filter(|c| {
+                event
+                    .target_user_ids
+                    .as_ref()
+                    .is_none_or(|targets| targets.contains(&c.session.user_id))
+            })
+            .cloned()
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let mut keep = vec![true; candidates.len()];
+        for slot in self.plugins.of_kind(PluginKind::EventFilter) {
+            let idx: Vec<usize> = (0..candidates.len()).filter(|&i| keep[i]).collect();
+            if idx.is_empty() {
+                break;
+            }
+            let subscribers: Vec<Subscriber> = idx
+                .iter()
+                .map(|&i| {
+                    let s = &candidates[i].session;
+                    Subscriber {
+                        user_id: s.user_id.clone(),
+                        socket_id: s.socket_id.clone(),
+                        event_types: s.event_types.lock().iter().cloned().collect(),
+                    }
+                })
+                .collect();
+            let ev = event.clone();
+            match slot
+                .call(|v| async move { v.filter(&ev, &subscribers).await })
+                .await
+            {
+                Ok(flags) => {
+                    for (&i, ok) in idx.iter().zip(flags) {
+                        keep[i] = ok;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = slot.name(), event = %event.id, "event filter failed, skipped: {e}")
+                }
+            }
+        }
+        let Ok(raw) = serde_json::value::to_raw_value(&event) else {
+            return;
+        };
+        for (conn, _) in candidates.iter().zip(keep).filter(|(_, k)| *k) {
+            self.deliver(conn, "event:notification", &raw);
+        }
+    }
+
+    /// Starts the task that serves parked sockets.
+    pub fn spawn_flusher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(FLUSH_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(bus) = me.upgrade() else { return };
+                bus.flush_parked();
+            }
+        })
+    }
+
+    fn flush_parked(&self) {
+        let parked: Vec<(Sid, Instant)> =
+            self.parked.lock().iter().map(|(s, t)| (*s, *t)).collect();
+        for (sid, since) in parked {
+            let Some(conn) = self.conns.read().get(&sid).cloned() else {
+                self.parked.lock().remove(&sid);
+                continue;
+            };
+            if since.elapsed() > self.slow_socket_timeout {
+                tracing::warn!(socket = %sid, user = %conn.session.user_id, "disconnecting a socket that stayed too slow");
+                if conn.socket.clone().disconnect().is_ok() {
+                    self.parked.lock().remove(&sid);
+                }
+                continue;
+            }
+            let symbols: Vec<String> = conn.session.symbols.lock().iter().cloned().collect();
+            let mut drained = true;
+            for tick in self.latest(&symbols) {
+                if conn.socket.emit("price:update", &tick).is_err() {
+                    drained = false;
+                    break;
+                }
+                self.metrics.events_out("price:update", 1);
+            }
+            if drained {
+                self.parked.lock().remove(&sid);
+            }
+        }
+    }
+}
+
+impl SourceSink for Bus {
+    fn ticks(&self, _plugin: &str, ticks: Vec<Tick>) {
+        self.publish_ticks(ticks);
+    }
+
+    fn orders(&self, _plugin: &str, batch: OrderBatch) {
+        self.publish_orders(batch);
+    }
+
+    fn events(&self, _plugin: &str, events: Vec<Event>) {
+        let Some(bus) = self.me.upgrade() else { return };
+        tokio::spawn(async move {
+            for event in events {
+                bus.publish_event(event).await;
+            }
+        });
+    }
+}

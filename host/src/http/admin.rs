@@ -1,0 +1,64 @@
+//! The admin API: connections and plugins, for tokens with the admin role.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use crate::app::Gateway;
+use crate::auth::Claims;
+
+/// The bearer token of `headers`, if any.
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// 401 without a valid token, 403 without the admin role.
+pub(super) async fn require_admin(g: &Gateway, headers: &HeaderMap) -> Result<Claims, ApiError> {
+    let token = bearer(headers)
+        .ok_or_else(|| ApiError::Unauthorized("a Bearer token is required".into()))?;
+    let claims = g
+        .auth
+        .verify(token)
+        .await
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    if claims.is_admin() {
+        Ok(claims)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// `GET /api/connections`.
+pub(super) async fn connections(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&g, &headers).await?;
+    let connections = g.bus.connections();
+    Ok(Json(
+        json!({ "count": connections.len(), "connections": connections }),
+    ))
+}
+
+/// `GET /api/plugins`.
+pub(super) async fn plugins(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&g, &headers).await?;
+    let registry = g.plugins.registry();
+    Ok(Json(json!({
+        "plugins": registry.statuses(),
+        "rejected": registry.rejected(),
+        "directory": g.plugins.dir(),
+    })))
+}

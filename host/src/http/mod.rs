@@ -1,0 +1,47 @@
+//! The HTTP API: health, status, the admin API, event publishing and
+//! metrics. Errors are JSON `{ error: { code, message } }` with the proper
+//! status code.
+
+mod admin;
+mod error;
+mod events;
+mod public;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{get, post};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::app::Gateway;
+use crate::config::Config;
+pub use error::ApiError;
+
+/// The routes, sharing `gateway`.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/health", get(public::health))
+        .route("/api/status", get(public::status))
+        .route("/metrics", get(public::metrics))
+        .route("/api/connections", get(admin::connections))
+        .route("/api/plugins", get(admin::plugins))
+        .route("/api/events", post(events::publish))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(gateway)
+}
+
+/// CORS for the HTTP API and Socket.IO's polling transport, from `FRONTEND_URL`.
+pub fn cors(config: &Config) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    match config.cors_origins() {
+        None => layer.allow_origin(AllowOrigin::any()),
+        Some(origins) => layer
+            .allow_origin(AllowOrigin::list(
+                origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
+            ))
+            .allow_credentials(true),
+    }
+}

@@ -1,0 +1,163 @@
+//! Connection caps and message rate limits.
+//!
+//! Connections: a global cap and a per-user cap, taken atomically at the
+//! handshake and given back on disconnect. Messages: one token bucket per
+//! user (governor's keyed limiter), shared by all of that user's sockets;
+//! the bucket holds a minute's worth, so short bursts pass.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConnectionRefused {
+    /// The user already has the most connections allowed.
+    #[error("TOO_MANY_CONNECTIONS: at most {0} connections per user")]
+    TooManyConnections(usize),
+    /// The gateway has the most connections allowed.
+    #[error("SERVER_FULL: the server has reached {0} connections")]
+    ServerFull(usize),
+}
+
+impl ConnectionRefused {
+    /// The contract's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectionRefused::TooManyConnections(_) => "TOO_MANY_CONNECTIONS",
+            ConnectionRefused::ServerFull(_) => "SERVER_FULL",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_user: HashMap<String, usize>,
+}
+
+/// Connection counting against both caps.
+pub struct ConnectionCaps {
+    max_total: usize,
+    max_per_user: usize,
+    counts: Mutex<Counts>,
+}
+
+impl ConnectionCaps {
+    /// Caps of `max_total` connections and `max_per_user` per user.
+    pub fn new(max_total: usize, max_per_user: usize) -> Self {
+        Self {
+            max_total,
+            max_per_user,
+            counts: Mutex::new(Counts::default()),
+        }
+    }
+
+    /// Takes a connection slot for `user`; give it back with [`Self::release`].
+    pub fn acquire(&self, user: &str) -> Result<(), ConnectionRefused> {
+        let mut c = self.counts.lock();
+        let mine = c.per_user.get(user).copied().unwrap_or(0);
+        if mine >= self.max_per_user {
+            return Err(ConnectionRefused::TooManyConnections(self.max_per_user));
+        }
+        if c.total >= self.max_total {
+            return Err(ConnectionRefused::ServerFull(self.max_total));
+        }
+        c.total += 1;
+        *c.per_user.entry(user.to_owned()).or_default() += 1;
+        Ok(())
+    }
+
+    /// Gives back a slot taken by [`Self::acquire`].
+    pub fn release(&self, user: &str) {
+        let mut c = self.counts.lock();
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_user.get_mut(user) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_user.remove(user);
+            }
+        }
+    }
+
+    /// Open connections.
+    pub fn total(&self) -> usize {
+        self.counts.lock().total
+    }
+
+    /// Users with at least one connection.
+    pub fn users(&self) -> usize {
+        self.counts.lock().per_user.len()
+    }
+}
+
+/// Per-user message budget.
+pub struct MessageLimiter {
+    limiter: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
+}
+
+/// How often idle users' buckets are forgotten.
+pub const LIMITER_SWEEP: Duration = Duration::from_secs(60);
+
+impl MessageLimiter {
+    /// `per_minute` events per user per minute, bursts up to `per_minute`.
+    pub fn new(per_minute: NonZeroU32) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// `Ok` when `user` may send one more event; otherwise how long until it may.
+    pub fn check(&self, user: &str) -> Result<(), Duration> {
+        self.limiter
+            .check_key(&user.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Drops the buckets of users that are back to full.
+    pub fn sweep(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_user_cap_comes_before_the_global_one_and_release_frees() {
+        let caps = ConnectionCaps::new(3, 2);
+        caps.acquire("a").unwrap();
+        caps.acquire("a").unwrap();
+        assert_eq!(
+            caps.acquire("a"),
+            Err(ConnectionRefused::TooManyConnections(2))
+        );
+        caps.acquire("b").unwrap();
+        assert_eq!(caps.acquire("c"), Err(ConnectionRefused::ServerFull(3)));
+        caps.release("a");
+        caps.acquire("c").unwrap();
+        assert_eq!((caps.total(), caps.users()), (3, 3));
+    }
+
+    #[test]
+    fn a_users_budget_is_shared_and_bursts_pass() {
+        let l = MessageLimiter::new(NonZeroU32::new(5).unwrap());
+        for _ in 0..5 {
+            l.check("a").unwrap();
+        }
+        let wait = l.check("a").unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(12),
+            "{wait:?}"
+        );
+        l.check("b").unwrap();
+    }
+}

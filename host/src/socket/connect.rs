@@ -1,0 +1,195 @@
+//! The handshake: token (from `auth.token`, the `Authorization: Bearer`
+//! header or `?token=`), verification, the user-service check and the
+//! connection caps; then the `connected` greeting and the token-expiry
+//! watch.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use socketioxide::extract::{SocketRef, TryData};
+
+use super::session::Session;
+use crate::app::Gateway;
+use crate::bus::Conn;
+
+/// Refusal text sent as `connect_error`: `CODE: sentence`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct Refused(String);
+
+/// Refusal while shutting down.
+const SHUTTING_DOWN: &str = "SERVER_SHUTTING_DOWN: the server is restarting; retry shortly";
+
+fn token(socket: &SocketRef, auth: &Option<Value>) -> Option<String> {
+    if let Some(t) = auth
+        .as_ref()
+        .and_then(|a| a.get("token"))
+        .and_then(Value::as_str)
+    {
+        return Some(t.to_owned());
+    }
+    let parts = socket.req_parts();
+    if let Some(bearer) = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+    {
+        return Some(bearer.trim().to_owned());
+    }
+    parts.uri.query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "token")
+            .map(|(_, v)| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                match (
+                    bytes.get(i + 1).and_then(|b| hex(*b)),
+                    bytes.get(i + 2).and_then(|b| hex(*b)),
+                ) {
+                    (Some(hi), Some(lo)) => {
+                        out.push(hi << 4 | lo);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Connect middleware: admits the socket or refuses it with a coded reason.
+pub(super) async fn authenticate(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    gateway: Arc<Gateway>,
+) -> Result<(), Refused> {
+    let refuse = |code: &str, text: String| {
+        gateway.metrics.rejected(code);
+        Refused(text)
+    };
+    if gateway.is_shutting_down() {
+        return Err(refuse("SERVER_SHUTTING_DOWN", SHUTTING_DOWN.into()));
+    }
+    let Some(token) = token(&socket, &auth.ok()) else {
+        let e = crate::auth::AuthError::Missing;
+        return Err(refuse(e.code(), e.to_string()));
+    };
+    let claims = match gateway.auth.verify(&token).await {
+        Ok(c) => c,
+        Err(e) => return Err(refuse(e.code(), e.to_string())),
+    };
+    if let Err(e) = gateway.auth.check_user(&claims.sub).await {
+        return Err(refuse(e.code(), e.to_string()));
+    }
+    if let Err(e) = gateway.caps.acquire(&claims.sub) {
+        return Err(refuse(e.code(), e.to_string()));
+    }
+    let transport = match socket.transport_type() {
+        socketioxide::TransportType::Websocket => "websocket",
+        socketioxide::TransportType::Polling => "polling",
+    };
+    let session = Session::new(
+        socket.id.to_string(),
+        claims.sub.clone(),
+        claims.name.clone(),
+        claims.is_admin(),
+        transport,
+        claims.exp,
+    );
+    socket.extensions.insert(Arc::new(session));
+    Ok(())
+}
+
+/// The socket is admitted: register it, greet it, watch its token.
+pub(super) fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
+    let Some(session) = socket.extensions.get::<Arc<Session>>() else {
+        return;
+    };
+    let conn = Conn {
+        socket: socket.clone(),
+        session: session.clone(),
+    };
+    gateway.bus.add(conn.clone());
+    gateway.metrics.connections.set(gateway.caps.total() as i64);
+    gateway.metrics.users.set(gateway.caps.users() as i64);
+    super::register(&socket, &gateway, &conn);
+    let g = gateway.clone();
+    let s = session.clone();
+    socket.on_disconnect(move |socket: SocketRef| async move {
+        g.bus.remove(socket.id);
+        g.caps.release(&s.user_id);
+        g.metrics.connections.set(g.caps.total() as i64);
+        g.metrics.users.set(g.caps.users() as i64);
+        s.refreshed.notify_one();
+    });
+    let greeting = json!({
+        "userId": session.user_id,
+        "socketId": socket.id.to_string(),
+        "serverTime": crate::time::now_ms(),
+        "limits": {
+            "messagesPerMinute": gateway.config.max_messages_per_minute,
+            "maxSymbols": gateway.config.max_symbols_per_socket,
+        },
+    });
+    if socket.emit("connected", &greeting).is_ok() {
+        gateway.metrics.events_out("connected", 1);
+    }
+    tokio::spawn(watch_expiry(conn));
+}
+
+/// Disconnects the socket when its token expires without a refresh.
+async fn watch_expiry(conn: Conn) {
+    loop {
+        let exp = conn.session.token_exp.load(Ordering::Relaxed);
+        let left = Duration::from_millis((exp * 1000).saturating_sub(crate::time::now_ms()));
+        tokio::select! {
+            () = tokio::time::sleep(left) => {}
+            () = conn.session.refreshed.notified() => {}
+        }
+        if !conn.socket.connected() {
+            return;
+        }
+        if conn.session.token_exp.load(Ordering::Relaxed) * 1000 <= crate::time::now_ms() {
+            let _ = conn.socket.emit(
+                "error",
+                &json!({ "code": "AUTH_EXPIRED", "message": "the token expired; reconnect with a new one" }),
+            );
+            tracing::info!(socket = %conn.socket.id, user = %conn.session.user_id, "token expired; disconnecting");
+            let _ = conn.socket.clone().disconnect();
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn query_tokens_are_percent_decoded() {
+        assert_eq!(percent_decode("a.b%2Ec"), "a.b.c");
+        assert_eq!(percent_decode("abc%"), "abc%");
+        assert_eq!(percent_decode("x%zz"), "x%zz");
+    }
+}
