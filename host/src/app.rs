@@ -129,6 +129,9 @@ pub async fn start(
         defaults: defaults::default_plugins(&config),
         overrides: config.plugins.clone(),
     };
+    if let Err(e) = std::fs::create_dir_all(&config.plugins_dir) {
+        tracing::warn!(dir = %config.plugins_dir.display(), "cannot create the plugins directory: {e}");
+    }
     let plugins = Arc::new(PluginHost::new(loader, sources, registry, bus.clone()));
     plugins.load_all().await;
     let dir_watch = watch::watch(plugins.clone(), &config.plugins_dir)

@@ -13,8 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, JwtAlgorithm};
 
-/// Most leeway the contract allows on `exp` and `nbf`.
-const LEEWAY_SECS: u64 = 60;
 /// Unknown `kid`s refresh the JWKS at most this often.
 const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
 
@@ -103,6 +101,7 @@ pub enum AuthSetupError {
 /// Verifies client tokens.
 pub struct Authenticator {
     validation: Validation,
+    leeway_secs: u64,
     keys: Keys,
     http: reqwest::Client,
     users: Option<UserCheck>,
@@ -122,7 +121,7 @@ impl Authenticator {
             JwtAlgorithm::ES256 => Algorithm::ES256,
         };
         let mut validation = Validation::new(alg);
-        validation.leeway = LEEWAY_SECS;
+        validation.leeway = config.jwt_leeway_secs;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         if let Some(iss) = &config.jwt_issuer {
@@ -163,6 +162,7 @@ impl Authenticator {
             cache: Mutex::new(HashMap::new()),
         });
         Ok(Self {
+            leeway_secs: config.jwt_leeway_secs,
             validation,
             keys,
             http,
@@ -197,6 +197,11 @@ impl Authenticator {
             return Err(AuthError::Invalid("the token's `sub` is empty".into()));
         }
         Ok(data.claims)
+    }
+
+    /// The clock-skew allowance applied to `exp`, in seconds.
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway_secs
     }
 
     /// Asks the user service (if configured) whether `user` may connect.

@@ -66,6 +66,8 @@ pub struct Config {
     pub jwt_issuer: Option<String>,
     /// `JWT_AUDIENCE`: required `aud`, when set.
     pub jwt_audience: Option<String>,
+    /// `JWT_LEEWAY_SECS`: clock-skew allowance on `exp` and `nbf` (at most 60).
+    pub jwt_leeway_secs: u64,
     /// `FRONTEND_URL`: allowed CORS origins, comma-separated, or `*`.
     pub frontend_url: String,
     /// `MARKET_DATA_SERVICE_URL`: enables the HTTP price source instead of the simulated one.
@@ -96,8 +98,10 @@ pub struct Config {
     pub metrics_public: bool,
     /// `PLUGINS_DIR`: watched directory of plugin files.
     pub plugins_dir: PathBuf,
-    /// `DATA_DIR`: plugin kv store and compile cache.
+    /// `DATA_DIR`: plugin kv store (and the compile cache by default).
     pub data_dir: PathBuf,
+    /// `COMPILE_CACHE_DIR`: compiled plugins (default `DATA_DIR/compile-cache`).
+    pub compile_cache_dir: Option<PathBuf>,
     /// `PLUGIN_DEADLINE_MS`: default CPU deadline of a plugin call.
     pub plugin_deadline_ms: u64,
     /// `PLUGIN_MEMORY_MIB`: default plugin memory cap.
@@ -128,6 +132,7 @@ impl Default for Config {
             jwks_url: None,
             jwt_issuer: None,
             jwt_audience: None,
+            jwt_leeway_secs: 60,
             frontend_url: "http://localhost:3000".into(),
             market_data_service_url: None,
             trading_service_url: None,
@@ -144,6 +149,7 @@ impl Default for Config {
             metrics_public: true,
             plugins_dir: "plugins.d".into(),
             data_dir: "data".into(),
+            compile_cache_dir: None,
             plugin_deadline_ms: limits.deadline_ms,
             plugin_memory_mib: limits.memory_mib,
             plugin_http_timeout_ms: limits.http_timeout_ms,
@@ -168,6 +174,7 @@ const VARIABLES: &[&str] = &[
     "JWKS_URL",
     "JWT_ISSUER",
     "JWT_AUDIENCE",
+    "JWT_LEEWAY_SECS",
     "FRONTEND_URL",
     "MARKET_DATA_SERVICE_URL",
     "TRADING_SERVICE_URL",
@@ -184,6 +191,7 @@ const VARIABLES: &[&str] = &[
     "METRICS_PUBLIC",
     "PLUGINS_DIR",
     "DATA_DIR",
+    "COMPILE_CACHE_DIR",
     "PLUGIN_DEADLINE_MS",
     "PLUGIN_MEMORY_MIB",
     "PLUGIN_HTTP_TIMEOUT_MS",
@@ -286,6 +294,13 @@ impl Config {
             http_timeout_ms: self.plugin_http_timeout_ms,
             ..Limits::default()
         }
+    }
+
+    /// Where compiled plugins are cached.
+    pub fn compile_cache(&self) -> PathBuf {
+        self.compile_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("compile-cache"))
     }
 
     /// The allowed CORS origins; `None` means any (`*`).

@@ -2,7 +2,13 @@
 //! (built from `tests/guests/` by `build.rs`), the `foreach_guest!` macro
 //! with which a test file proves every guest has a test, and a plugin
 //! platform on a temporary directory whose source plugins report into a
-//! collecting sink.
+//! collecting sink; plus a real gateway on a random port ([`server`]),
+//! fake upstream services ([`upstream`]) and a small Socket.IO client
+//! ([`sio`]).
+
+pub mod server;
+pub mod sio;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,6 +106,7 @@ impl Platform {
         let host = Arc::new(PluginHost::new(
             Loader::new(engine, services).unwrap(),
             sources,
+            Arc::new(Registry::default()),
             sink.clone(),
         ));
         Self { host, sink, tmp }

@@ -7,9 +7,10 @@
 //! environment variables. A file `NAME.wasm` in the directory overrides the
 //! embedded default of the same name; deleting it brings the default back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::LoadError;
 use super::loader::{Candidate, Loader};
@@ -56,7 +57,10 @@ pub struct PluginHost {
     registry: Arc<Registry>,
     sink: Arc<dyn SourceSink>,
     sources: PluginSources,
-    serial: tokio::sync::Mutex<()>,
+    /// One lock per plugin name: syncs of one name run in order, different
+    /// names in parallel.
+    locks: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    closed: AtomicBool,
 }
 
 impl PluginHost {
@@ -72,7 +76,8 @@ impl PluginHost {
             registry,
             sink,
             sources,
-            serial: tokio::sync::Mutex::new(()),
+            locks: parking_lot::Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -108,9 +113,7 @@ impl PluginHost {
         }
         names.sort();
         names.dedup();
-        for name in names {
-            self.sync(&name).await;
-        }
+        futures_util::future::join_all(names.iter().map(|n| self.sync(n))).await;
     }
 
     /// Brings plugin `name` in line with the directory: loads or swaps in
@@ -123,7 +126,16 @@ impl PluginHost {
             );
             return;
         }
-        let _serial = self.serial.lock().await;
+        let lock = self
+            .locks
+            .lock()
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        let _serial = lock.lock().await;
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
         let candidate = match self.candidate(name) {
             Ok(Some(c)) => c,
             Ok(None) => {
@@ -185,7 +197,11 @@ impl PluginHost {
 
     /// Unloads every plugin; their runners and workers then stop.
     pub async fn shutdown(&self) {
-        let _serial = self.serial.lock().await;
+        self.closed.store(true, Ordering::Relaxed);
+        let locks: Vec<_> = self.locks.lock().values().cloned().collect();
+        for lock in locks {
+            drop(lock.lock().await);
+        }
         for slot in self.registry.slots() {
             self.registry.remove(slot.name());
         }

@@ -155,14 +155,16 @@ pub(super) fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
     if socket.emit("connected", &greeting).is_ok() {
         gateway.metrics.events_out("connected", 1);
     }
-    tokio::spawn(watch_expiry(conn));
+    tokio::spawn(watch_expiry(conn, gateway.auth.leeway_secs()));
 }
 
-/// Disconnects the socket when its token expires without a refresh.
-async fn watch_expiry(conn: Conn) {
+/// Disconnects the socket when its token expires (plus the leeway)
+/// without a refresh.
+async fn watch_expiry(conn: Conn, leeway_secs: u64) {
+    let expiry_ms = |s: &Session| (s.token_exp.load(Ordering::Relaxed) + leeway_secs) * 1000;
     loop {
-        let exp = conn.session.token_exp.load(Ordering::Relaxed);
-        let left = Duration::from_millis((exp * 1000).saturating_sub(crate::time::now_ms()));
+        let exp_ms = expiry_ms(&conn.session);
+        let left = Duration::from_millis(exp_ms.saturating_sub(crate::time::now_ms()));
         tokio::select! {
             () = tokio::time::sleep(left) => {}
             () = conn.session.refreshed.notified() => {}
@@ -170,7 +172,7 @@ async fn watch_expiry(conn: Conn) {
         if !conn.socket.connected() {
             return;
         }
-        if conn.session.token_exp.load(Ordering::Relaxed) * 1000 <= crate::time::now_ms() {
+        if expiry_ms(&conn.session) <= crate::time::now_ms() {
             let _ = conn.socket.emit(
                 "error",
                 &json!({ "code": "AUTH_EXPIRED", "message": "the token expired; reconnect with a new one" }),
