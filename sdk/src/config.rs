@@ -64,6 +64,20 @@ where
     }
 }
 
+/// `key` parsed as `T`, or `default` when unset or blank; a value below
+/// `min` is refused with `KEY must be at least MIN, got VALUE`.
+pub fn get_at_least<T>(key: &str, default: T, min: T) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let value = get_or(key, default)?;
+    if value < min {
+        return Err(format!("{key} must be at least {min}, got {value}"));
+    }
+    Ok(value)
+}
+
 /// `key` as a comma-separated list of trimmed, non-empty items.
 pub fn list(key: &str) -> Option<Vec<String>> {
     get(key).map(|v| {
@@ -73,4 +87,37 @@ pub fn list(key: &str) -> Option<Vec<String>> {
             .map(str::to_owned)
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeHost;
+
+    #[test]
+    fn typed_values_with_defaults_and_minimums() {
+        let host = FakeHost::new()
+            .config("interval_ms", " 250 ")
+            .config("blank", " ")
+            .config("list", "a, b,,c ")
+            .install();
+        assert_eq!(get_or("interval_ms", 1000u32), Ok(250));
+        assert_eq!(get_or("blank", 7u32), Ok(7));
+        assert_eq!(get_at_least("interval_ms", 1000u32, 10), Ok(250));
+        assert_eq!(get_at_least("missing", 1000u32, 10), Ok(1000));
+        assert_eq!(list("list").unwrap(), ["a", "b", "c"]);
+        assert_eq!(list("missing"), None);
+
+        host.set_config("interval_ms", "5");
+        assert_eq!(
+            get_at_least("interval_ms", 1000u32, 10).unwrap_err(),
+            "interval_ms must be at least 10, got 5"
+        );
+        host.set_config("interval_ms", "soon");
+        let err = get_at_least("interval_ms", 1000u32, 10).unwrap_err();
+        assert!(
+            err.starts_with("config `interval_ms` = \"soon\": "),
+            "{err}"
+        );
+    }
 }

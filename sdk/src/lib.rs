@@ -32,12 +32,21 @@
 //! [`market`], [`chat`]) are plain functions. In a wasm build they call the
 //! gateway; in a native build (`cargo test`) they call the fake host of
 //! `testing`, so the same plugin logic is unit-tested without wasm.
+//!
+//! Built on them, for plugins that poll an upstream service:
+//! [`upstream`] (base URL, query encoding, JSON `GET` with readable errors),
+//! [`fields`] (typed fields of the answer's JSON items), [`cursor`] (the
+//! cursor and recently delivered keys, kept in kv) and [`backoff`]
+//! (exponential backoff while the service fails).
 
+pub mod backoff;
 pub mod bindings;
 pub mod chat;
 pub mod clock;
 pub mod config;
+pub mod cursor;
 mod export;
+pub mod fields;
 pub mod http;
 pub mod kv;
 pub mod log;
@@ -45,6 +54,7 @@ pub mod market;
 mod plugin;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod upstream;
 
 pub use bindings::event_filter::exports::gateway::plugins::event_filter::FilterInfo;
 pub use bindings::host::gateway::plugins::market::PricePoint;

@@ -17,6 +17,11 @@
 //! host.advance_ms(500);
 //! assert_eq!(gateway_sdk::clock::now_ms(), 1_700_000_000_500);
 //! ```
+//!
+//! Failures are scripted the same way: [`FakeHost::fail`] for HTTP and
+//! [`FakeHost::kv_fail`] for kv writes. Between the steps of a test,
+//! [`HostHandle::take_requests`] and [`HostHandle::take_logs`] return what
+//! was recorded so far and start over.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -52,11 +57,13 @@ enum Answer {
     Error(HttpError),
 }
 
-/// A scripted host: config, kv, clock, HTTP answers and market data.
+/// A scripted host: config, kv (and kv failures), clock, HTTP answers and
+/// market data.
 #[derive(Debug, Default)]
 pub struct FakeHost {
     config: BTreeMap<String, String>,
     kv: HashMap<String, Vec<u8>>,
+    kv_failures: Vec<(String, KvError)>,
     now_ms: u64,
     answers: Vec<(String, Answer)>,
     latest: BTreeMap<String, Tick>,
@@ -90,6 +97,14 @@ impl FakeHost {
         self
     }
 
+    /// Makes kv writes (`set`, `delete`) of keys starting with `key_prefix`
+    /// fail with `error`, leaving the stored value as it was (longest prefix
+    /// wins; `""` fails every write).
+    pub fn kv_fail(mut self, key_prefix: &str, error: KvError) -> Self {
+        self.set_kv_failure(key_prefix, error);
+        self
+    }
+
     /// Answers requests whose URL starts with `url_prefix` (longest prefix wins).
     pub fn respond(mut self, url_prefix: &str, status: u16, body: &str) -> Self {
         self.set_answer(url_prefix, Answer::Response(response(status, body)));
@@ -102,7 +117,9 @@ impl FakeHost {
         self
     }
 
-    /// Adds a tick to the market cache (latest tick and one history point).
+    /// Adds a tick to the market cache: a history point, kept in timestamp
+    /// order whatever order ticks are added in, and the symbol's latest tick
+    /// unless it is older than the one already there.
     pub fn tick(mut self, tick: Tick) -> Self {
         self.push_tick(tick);
         self
@@ -119,16 +136,38 @@ impl FakeHost {
         self.answers.push((prefix.to_owned(), answer));
     }
 
+    fn set_kv_failure(&mut self, prefix: &str, error: KvError) {
+        self.kv_failures.retain(|(p, _)| p != prefix);
+        self.kv_failures.push((prefix.to_owned(), error));
+    }
+
+    /// The error of a write to `key`, if one is scripted.
+    fn kv_failure(&self, key: &str) -> Option<KvError> {
+        self.kv_failures
+            .iter()
+            .filter(|(p, _)| key.starts_with(p.as_str()))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(_, e)| e.clone())
+    }
+
     fn push_tick(&mut self, tick: Tick) {
-        self.history
-            .entry(tick.symbol.clone())
-            .or_default()
-            .push(PricePoint {
+        let history = self.history.entry(tick.symbol.clone()).or_default();
+        let at = history.partition_point(|p| p.timestamp <= tick.timestamp);
+        history.insert(
+            at,
+            PricePoint {
                 timestamp: tick.timestamp,
                 bid: tick.bid,
                 ask: tick.ask,
-            });
-        self.latest.insert(tick.symbol.clone(), tick);
+            },
+        );
+        let newest = self
+            .latest
+            .get(&tick.symbol)
+            .is_none_or(|l| l.timestamp <= tick.timestamp);
+        if newest {
+            self.latest.insert(tick.symbol.clone(), tick);
+        }
     }
 
     pub(crate) fn record_log(&mut self, level: Level, message: &str) {
@@ -159,11 +198,17 @@ impl FakeHost {
     }
 
     pub(crate) fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        if let Some(error) = self.kv_failure(key) {
+            return Err(error);
+        }
         self.kv.insert(key.to_owned(), value.to_vec());
         Ok(())
     }
 
     pub(crate) fn kv_delete(&mut self, key: &str) -> Result<(), KvError> {
+        if let Some(error) = self.kv_failure(key) {
+            return Err(error);
+        }
         self.kv.remove(key);
         Ok(())
     }
@@ -237,6 +282,18 @@ impl HostHandle {
         with_host(|h| h.set_answer(url_prefix, Answer::Error(error)));
     }
 
+    /// Makes kv writes of keys starting with `key_prefix` fail with `error`
+    /// (see [`FakeHost::kv_fail`]).
+    pub fn kv_fail(&self, key_prefix: &str, error: KvError) {
+        with_host(|h| h.set_kv_failure(key_prefix, error));
+    }
+
+    /// Removes the failure scripted for exactly `key_prefix`: its writes
+    /// succeed again unless another failing prefix still covers them.
+    pub fn kv_recover(&self, key_prefix: &str) {
+        with_host(|h| h.kv_failures.retain(|(p, _)| p != key_prefix));
+    }
+
     /// Sets config `key` to `value`.
     pub fn set_config(&self, key: &str, value: &str) {
         with_host(|h| {
@@ -244,7 +301,7 @@ impl HostHandle {
         });
     }
 
-    /// Adds a tick to the market cache.
+    /// Adds a tick to the market cache (see [`FakeHost::tick`]).
     pub fn tick(&self, tick: Tick) {
         with_host(|h| h.push_tick(tick));
     }
@@ -268,10 +325,117 @@ impl HostHandle {
     pub fn requests(&self) -> Vec<Request> {
         with_host(|h| h.requests.clone())
     }
+
+    /// The messages logged at `level` so far.
+    pub fn logs_at(&self, level: Level) -> Vec<String> {
+        with_host(|h| {
+            h.logs
+                .iter()
+                .filter(|(l, _)| *l == level)
+                .map(|(_, m)| m.clone())
+                .collect()
+        })
+    }
+
+    /// Every log line since the start or the previous call; forgets them.
+    pub fn take_logs(&self) -> Vec<(Level, String)> {
+        with_host(|h| std::mem::take(&mut h.logs))
+    }
+
+    /// Every HTTP request since the start or the previous call; forgets them.
+    pub fn take_requests(&self) -> Vec<Request> {
+        with_host(|h| std::mem::take(&mut h.requests))
+    }
 }
 
 impl Drop for HostHandle {
     fn drop(&mut self) {
         HOST.with(|h| *h.borrow_mut() = None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{http, kv, log, market};
+
+    fn tick(symbol: &str, bid: f64, timestamp: u64) -> Tick {
+        Tick {
+            symbol: symbol.into(),
+            bid,
+            ask: bid + 0.0001,
+            timestamp,
+        }
+    }
+
+    #[test]
+    fn kv_writes_fail_under_a_prefix_until_recovered() {
+        let host = FakeHost::new()
+            .kv("cursor", b"c1")
+            .kv_fail("cur", KvError::Unavailable("disk full".into()))
+            .install();
+        let full = KvError::QuotaExceeded("1 KiB".into());
+        host.kv_fail("cursor.long", full.clone());
+        assert_eq!(
+            kv::set("cursor", b"c2"),
+            Err(KvError::Unavailable("disk full".into()))
+        );
+        assert_eq!(kv::set("cursor.longer", b"x"), Err(full));
+        assert!(kv::delete("cursor").is_err());
+        assert_eq!(
+            host.kv("cursor").unwrap(),
+            b"c1",
+            "a failed write changes nothing"
+        );
+        kv::set("delivered", b"[]").unwrap();
+
+        host.kv_recover("cur");
+        kv::set("cursor", b"c2").unwrap();
+        assert_eq!(kv::get("cursor").unwrap(), b"c2");
+        assert!(kv::set("cursor.longer", b"x").is_err());
+        host.kv_fail("", KvError::Unavailable("down".into()));
+        assert!(kv::set("anything", b"x").is_err());
+    }
+
+    #[test]
+    fn ticks_added_out_of_order_keep_history_sorted() {
+        let host = FakeHost::new()
+            .tick(tick("EURUSD", 1.3, 3_000))
+            .tick(tick("EURUSD", 1.1, 1_000))
+            .install();
+        host.tick(tick("EURUSD", 1.2, 2_000));
+        host.tick(tick("USDJPY", 150.0, 500));
+        let stamps: Vec<u64> = market::history("EURUSD", 0)
+            .iter()
+            .map(|p| p.timestamp)
+            .collect();
+        assert_eq!(stamps, [1_000, 2_000, 3_000]);
+        assert_eq!(market::history("EURUSD", 2_000).len(), 2);
+        assert_eq!(market::latest("EURUSD").unwrap().timestamp, 3_000);
+        host.tick(tick("EURUSD", 1.4, 3_000));
+        assert_eq!(
+            market::latest("EURUSD").unwrap().bid,
+            1.4,
+            "same time: the later one"
+        );
+        assert_eq!(market::symbols(), ["EURUSD", "USDJPY"]);
+    }
+
+    #[test]
+    fn take_forgets_what_was_recorded() {
+        let host = FakeHost::new().respond("http://up/", 200, "{}").install();
+        log::info("one");
+        http::get("http://up/a").unwrap();
+        assert_eq!(host.take_logs(), [(Level::Info, "one".to_owned())]);
+        assert_eq!(host.take_requests().len(), 1);
+        assert!(host.take_logs().is_empty());
+        assert!(host.requests().is_empty());
+
+        log::warn("two");
+        log::debug("three");
+        assert!(http::get("http://elsewhere/").is_err());
+        assert_eq!(host.logs_at(Level::Warn), ["two"]);
+        assert_eq!(host.logs().len(), 2);
+        assert_eq!(host.take_requests()[0].url, "http://elsewhere/");
     }
 }

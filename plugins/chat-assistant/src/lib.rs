@@ -27,7 +27,9 @@ mod llm;
 mod stream;
 mod symbol;
 
-use gateway_sdk::{ChatReply, ChatRequest, ChatResponder, PluginInfo, clock, config, log, market};
+use gateway_sdk::{
+    ChatReply, ChatRequest, ChatResponder, PluginInfo, clock, config, log, market, upstream,
+};
 
 use analysis::Windows;
 use answer::Context;
@@ -62,12 +64,7 @@ fn llm_config() -> Result<Option<Llm>, String> {
     let Some(url) = config::get("llm_url").filter(|u| !u.trim().is_empty()) else {
         return Ok(None);
     };
-    let url = url.trim().trim_end_matches('/');
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!(
-            "config `llm_url` must be an http:// or https:// URL, got {url:?}"
-        ));
-    }
+    let url = upstream::http_url("llm_url", url.trim().trim_end_matches('/'))?;
     let non_empty = |key: &str| {
         config::get(key)
             .map(|v| v.trim().to_owned())
@@ -226,14 +223,6 @@ mod tests {
 
     fn llm_answer(content: &str) -> String {
         json!({"id": "c-1", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}).to_string()
-    }
-
-    fn warnings(host: &HostHandle) -> Vec<String> {
-        host.logs()
-            .into_iter()
-            .filter(|(l, _)| *l == Level::Warn)
-            .map(|(_, m)| m)
-            .collect()
     }
 
     #[test]
@@ -575,7 +564,7 @@ mod tests {
                 "EURUSD is at 1.08512 bid / 1.08520 ask",
             ],
         );
-        assert!(warnings(&host).is_empty());
+        assert!(host.logs_at(Level::Warn).is_empty());
     }
 
     #[test]
@@ -630,7 +619,7 @@ mod tests {
                     .collect::<String>(),
                 builtin
             );
-            let warns = warnings(&host);
+            let warns = host.logs_at(Level::Warn);
             assert_eq!(warns.len(), 1, "{warns:?}");
             assert!(
                 warns[0].starts_with("LLM failed, sending the built-in answer")

@@ -1,7 +1,7 @@
 //! The optional LLM: an OpenAI-compatible `POST {llm_url}/chat/completions`
 //! (non-streaming) whose system prompt carries the computed market context.
 
-use gateway_sdk::http::{self, HttpError, Request};
+use gateway_sdk::http;
 use serde_json::{Value, json};
 
 /// Longest piece of an error body quoted in an error message.
@@ -42,27 +42,19 @@ impl Llm {
                 {"role": "user", "content": question},
             ],
         });
-        let mut headers = vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("accept".to_owned(), "application/json".to_owned()),
-        ];
-        if let Some(key) = &self.api_key {
-            headers.push(("authorization".to_owned(), format!("Bearer {key}")));
+        let bearer = self.api_key.as_ref().map(|key| format!("Bearer {key}"));
+        let mut headers = vec![("accept", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer));
         }
-        let request = Request {
-            method: "POST".into(),
-            url: self.url.clone(),
-            headers,
-            body: Some(body.to_string().into_bytes()),
-            timeout_ms: Some(self.timeout_ms),
-        };
-        let response = http::send(&request)
-            .map_err(|e| format!("POST {} failed: {}", self.url, describe(&e)))?;
+        let response = http::post_json_with_timeout(&self.url, &headers, &body, self.timeout_ms)
+            .map_err(|e| format!("POST {} failed: {}", self.url, e.describe()))?;
         if !response.is_success() {
-            let snippet: String = response.text().chars().take(BODY_SNIPPET_CHARS).collect();
             return Err(format!(
-                "POST {} answered HTTP {}: {snippet}",
-                self.url, response.status
+                "POST {} answered HTTP {}: {}",
+                self.url,
+                response.status,
+                response.snippet(BODY_SNIPPET_CHARS)
             ));
         }
         let answer: Value = response.json()?;
@@ -73,16 +65,5 @@ impl Llm {
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
             .ok_or_else(|| "the answer has no `choices[0].message.content` text".to_owned())
-    }
-}
-
-/// A readable sentence for an HTTP error.
-fn describe(error: &HttpError) -> String {
-    match error {
-        HttpError::Denied(host) => format!("host {host} is not in the plugin's allowed hosts"),
-        HttpError::InvalidRequest(why) => format!("invalid request: {why}"),
-        HttpError::Timeout => "timed out".to_owned(),
-        HttpError::TooLarge(limit) => format!("answer larger than the {limit}-byte limit"),
-        HttpError::Transport(why) => format!("transport error: {why}"),
     }
 }

@@ -2,10 +2,9 @@
 //! JSON (`{ id, type, title, message, severity, timestamp, targetUserIds?, ... }`)
 //! to the WIT record.
 
+use gateway_sdk::fields;
 use gateway_sdk::{Event, Severity};
 use serde_json::Value;
-
-use crate::fields;
 
 /// Event fields that have their own place in the record.
 const EVENT_FIELDS: &[&str] = &[

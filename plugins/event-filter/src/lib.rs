@@ -17,18 +17,14 @@
 //! - `interval_ms`: poll interval of the event source, 10 ms and up
 //!   (default 1000).
 
-mod backoff;
 mod events;
-mod fields;
 mod rules;
-mod seen;
 mod source;
-mod upstream;
 
-use gateway_sdk::{Event, EventFilter, FilterInfo, PluginInfo, Subscriber, config, log};
+use gateway_sdk::cursor::RecentKeys;
+use gateway_sdk::{Event, EventFilter, FilterInfo, PluginInfo, Subscriber, config, log, upstream};
 
 use rules::Rules;
-use seen::Seen;
 use source::EventSource;
 
 const DEFAULT_INTERVAL_MS: u32 = 1000;
@@ -43,7 +39,7 @@ const FILTERED_IN_KV: usize = 500;
 /// The plugin state.
 pub struct SystemEvents {
     rules: Rules,
-    filtered: Seen,
+    filtered: RecentKeys,
     /// The event service poller, when `url` is set.
     source: Option<EventSource>,
 }
@@ -54,13 +50,7 @@ fn has_url() -> bool {
 }
 
 fn interval_ms() -> Result<u32, String> {
-    let ms = config::get_or("interval_ms", DEFAULT_INTERVAL_MS)?;
-    if ms < MIN_INTERVAL_MS {
-        return Err(format!(
-            "interval_ms must be at least {MIN_INTERVAL_MS}, got {ms}"
-        ));
-    }
-    Ok(ms)
+    config::get_at_least("interval_ms", DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS)
 }
 
 impl EventFilter for SystemEvents {
@@ -85,7 +75,7 @@ impl EventFilter for SystemEvents {
         };
         Ok(Self {
             rules,
-            filtered: Seen::load(FILTERED_KEY, FILTERED_CAPACITY),
+            filtered: RecentKeys::load(FILTERED_KEY, FILTERED_CAPACITY),
             source,
         })
     }
@@ -98,7 +88,7 @@ impl EventFilter for SystemEvents {
             ));
             return vec![false; subscribers.len()];
         }
-        if let Err(e) = self.filtered.save(FILTERED_KEY, FILTERED_IN_KV) {
+        if let Err(e) = self.filtered.save(FILTERED_IN_KV) {
             log::warn(&format!(
                 "{e}; a reload may deliver event {} again",
                 event.id
@@ -124,6 +114,7 @@ mod tests {
     use super::*;
     use gateway_sdk::Severity;
     use gateway_sdk::http::HttpError;
+    use gateway_sdk::kv::KvError;
     use gateway_sdk::log::Level;
     use gateway_sdk::testing::{FakeHost, HostHandle};
     use serde_json::{Value, json};
@@ -369,6 +360,71 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_kv_write_still_filters_and_warns_about_reloads() {
+        let host = FakeHost::new()
+            .kv_fail(FILTERED_KEY, KvError::QuotaExceeded("64 KiB".into()))
+            .install();
+        let subs = [sub("alice", &["NEWS"])];
+        let mut f = SystemEvents::init().unwrap();
+        assert_eq!(
+            f.filter(&event("e-1", "NEWS", Severity::Low, None), &subs),
+            [true]
+        );
+        assert_eq!(
+            host.take_logs(),
+            [(
+                Level::Warn,
+                "cannot store kv `filtered`: quota exceeded (64 KiB); a reload may deliver event e-1 again"
+                    .to_owned()
+            )]
+        );
+        assert_eq!(
+            f.filter(&event("e-1", "NEWS", Severity::Low, None), &subs),
+            [false],
+            "still remembered in memory"
+        );
+        assert_eq!(host.kv(FILTERED_KEY), None);
+
+        host.kv_recover(FILTERED_KEY);
+        f.filter(&event("e-2", "NEWS", Severity::Low, None), &subs);
+        assert_eq!(host.kv(FILTERED_KEY).unwrap(), br#"["e-1","e-2"]"#);
+        assert!(host.logs_at(Level::Warn).is_empty());
+    }
+
+    #[test]
+    fn a_failed_kv_write_fails_the_poll_and_the_retry_delivers_the_events() {
+        let host = source_host()
+            .kv("cursor", b"c1")
+            .kv_fail("delivered", KvError::Unavailable("disk full".into()))
+            .respond(
+                URL,
+                200,
+                &answer(json!("c2"), &[upstream_event("e-1", "low")]),
+            )
+            .install();
+        let mut f = SystemEvents::init().unwrap();
+        assert_eq!(
+            f.poll().unwrap_err(),
+            "cannot store kv `delivered`: disk full (next try in 1 s)"
+        );
+        assert_eq!(host.kv("cursor").unwrap(), b"c1");
+
+        host.advance_ms(1_000);
+        host.kv_recover("delivered");
+        host.kv_fail("cursor", KvError::Unavailable("disk full".into()));
+        assert_eq!(
+            f.poll().unwrap_err(),
+            "cannot store kv `cursor`: disk full (next try in 2 s)"
+        );
+
+        host.advance_ms(2_000);
+        host.kv_recover("cursor");
+        assert_eq!(ids(&f.poll().unwrap()), ["e-1"]);
+        assert_eq!(host.kv("cursor").unwrap(), b"c2");
+        assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 3]);
+    }
+
+    #[test]
     fn polls_the_event_service_with_the_stored_cursor() {
         let mut targeted = upstream_event("e-2", "critical");
         targeted["targetUserIds"] = json!(["alice"]);
@@ -436,12 +492,7 @@ mod tests {
             .install();
         let events = SystemEvents::init().unwrap().poll().unwrap();
         assert_eq!(ids(&events), ["e-1"]);
-        let warns: Vec<_> = host
-            .logs()
-            .into_iter()
-            .filter(|(l, _)| *l == Level::Warn)
-            .map(|(_, m)| m)
-            .collect();
+        let warns = host.logs_at(Level::Warn);
         assert_eq!(warns.len(), 1, "{warns:?}");
         assert!(
             warns[0].contains("dropped 3 of 4 items from the event service"),

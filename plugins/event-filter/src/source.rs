@@ -6,12 +6,12 @@
 //! built, so neither a reload nor a replaying service delivers an event
 //! twice, and backs off exponentially while the service fails.
 
-use gateway_sdk::{Event, clock, kv, log};
+use gateway_sdk::backoff::Backoff;
+use gateway_sdk::cursor::{Cursor, RecentKeys};
+use gateway_sdk::fields::{self, Drops};
+use gateway_sdk::{Event, log, upstream};
 
-use crate::backoff::Backoff;
-use crate::fields::{self, Drops};
-use crate::seen::{self, Seen};
-use crate::{events, upstream};
+use crate::events;
 
 /// kv key of the upstream cursor.
 const CURSOR_KEY: &str = "cursor";
@@ -25,9 +25,9 @@ const DELIVERED_CAPACITY: usize = 1000;
 pub(crate) struct EventSource {
     /// The service's base URL.
     base: String,
-    /// Where the next poll continues; none before the first answer with one.
-    cursor: Option<String>,
-    delivered: Seen,
+    /// Where the next poll continues.
+    cursor: Cursor,
+    delivered: RecentKeys,
     backoff: Backoff,
 }
 
@@ -36,30 +36,24 @@ impl EventSource {
     pub(crate) fn new(base: String) -> Self {
         Self {
             base,
-            cursor: kv::get_string(CURSOR_KEY).filter(|c| !c.is_empty()),
-            delivered: Seen::load(DELIVERED_KEY, DELIVERED_CAPACITY),
+            cursor: Cursor::load(CURSOR_KEY),
+            delivered: RecentKeys::load(DELIVERED_KEY, DELIVERED_CAPACITY),
             backoff: Backoff::default(),
         }
     }
 
     /// New events, or none while backing off.
     pub(crate) fn poll(&mut self) -> Result<Vec<Event>, String> {
-        let now = clock::now_ms();
-        if !self.backoff.ready(now) {
+        let Some(attempt) = self.backoff.attempt() else {
             return Ok(Vec::new());
-        }
-        match self.fetch() {
-            Ok(events) => {
-                self.backoff.succeeded();
-                Ok(events)
-            }
-            Err(e) => Err(self.backoff.failed(now, e)),
-        }
+        };
+        let fetched = self.fetch();
+        self.backoff.record(attempt, fetched)
     }
 
     /// The URL of the next request.
     fn url(&self) -> String {
-        match &self.cursor {
+        match self.cursor.get() {
             None => format!("{}/events", self.base),
             Some(c) => format!("{}/events?since={}", self.base, upstream::encode(c)),
         }
@@ -96,15 +90,9 @@ impl EventSource {
         }
 
         if !events.is_empty() {
-            delivered.save(DELIVERED_KEY, DELIVERED_CAPACITY)?;
+            delivered.save(DELIVERED_CAPACITY)?;
         }
-        let cursor = cursor.or_else(|| self.cursor.clone());
-        if cursor != self.cursor
-            && let Some(c) = &cursor
-        {
-            kv::set_string(CURSOR_KEY, c).map_err(|e| seen::kv_failure(CURSOR_KEY, &e))?;
-        }
-        self.cursor = cursor;
+        self.cursor.advance(cursor)?;
         self.delivered = delivered;
         Ok(events)
     }

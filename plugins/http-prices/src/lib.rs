@@ -15,15 +15,12 @@
 //! `poll` returns the error once, then skips polls with exponential backoff
 //! (1 s, 2 s, 4 s … at most 30 s) until a poll succeeds.
 
-mod backoff;
 mod ticks;
-mod upstream;
 
 use std::collections::{HashMap, HashSet};
 
-use gateway_sdk::{PluginInfo, PriceSource, SourceInfo, Tick, clock, config, log};
-
-use backoff::Backoff;
+use gateway_sdk::backoff::Backoff;
+use gateway_sdk::{PluginInfo, PriceSource, SourceInfo, Tick, config, log, upstream};
 
 /// Requested when the config names no symbols.
 const DEFAULT_SYMBOLS: &[&str] = &[
@@ -54,13 +51,7 @@ fn symbols() -> Vec<String> {
 }
 
 fn interval_ms() -> Result<u32, String> {
-    let ms = config::get_or("interval_ms", DEFAULT_INTERVAL_MS)?;
-    if ms < MIN_INTERVAL_MS {
-        return Err(format!(
-            "interval_ms must be at least {MIN_INTERVAL_MS}, got {ms}"
-        ));
-    }
-    Ok(ms)
+    config::get_at_least("interval_ms", DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS)
 }
 
 impl HttpPrices {
@@ -136,17 +127,12 @@ impl PriceSource for HttpPrices {
     }
 
     fn poll(&mut self) -> Result<Vec<Tick>, String> {
-        let now = clock::now_ms();
-        if !self.backoff.ready(now) {
+        let Some(attempt) = self.backoff.attempt() else {
             return Ok(Vec::new());
-        }
-        match self.fetch() {
-            Ok(ticks) => {
-                self.backoff.succeeded();
-                Ok(self.newer_only(ticks))
-            }
-            Err(e) => Err(self.backoff.failed(now, e)),
-        }
+        };
+        let fetched = self.fetch();
+        let ticks = self.backoff.record(attempt, fetched)?;
+        Ok(self.newer_only(ticks))
     }
 }
 
@@ -157,7 +143,7 @@ mod tests {
     use super::*;
     use gateway_sdk::http::HttpError;
     use gateway_sdk::log::Level;
-    use gateway_sdk::testing::{FakeHost, HostHandle};
+    use gateway_sdk::testing::FakeHost;
     use serde_json::json;
 
     const URL: &str = "http://md.test/prices";
@@ -175,14 +161,6 @@ mod tests {
             .config("url", "http://md.test/")
             .config("symbols", symbols)
             .time_ms(1_700_000_000_000)
-    }
-
-    fn warnings(host: &HostHandle) -> Vec<String> {
-        host.logs()
-            .into_iter()
-            .filter(|(l, _)| *l == Level::Warn)
-            .map(|(_, m)| m)
-            .collect()
     }
 
     #[test]
@@ -220,7 +198,7 @@ mod tests {
             requests[0].url,
             "http://md.test/prices?symbols=EURUSD,USDJPY"
         );
-        assert!(warnings(&host).is_empty());
+        assert!(host.logs_at(Level::Warn).is_empty());
     }
 
     #[test]
@@ -294,7 +272,7 @@ mod tests {
             (ticks[1].symbol.as_str(), ticks[1].timestamp),
             ("GBPUSD", 6)
         );
-        let warns = warnings(&host);
+        let warns = host.logs_at(Level::Warn);
         assert_eq!(warns.len(), 1, "{warns:?}");
         assert!(warns[0].contains("dropped 5 of 7 ticks"), "{}", warns[0]);
         assert!(
@@ -346,7 +324,7 @@ mod tests {
         let stamps: Vec<u64> = p.poll().unwrap().iter().map(|t| t.timestamp).collect();
         assert_eq!(stamps, [101, 103]);
         assert!(
-            warnings(&host).is_empty(),
+            host.logs_at(Level::Warn).is_empty(),
             "stale ticks are normal, not worth a warning"
         );
     }

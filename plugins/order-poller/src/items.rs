@@ -1,10 +1,9 @@
 //! The trading service's items, mapped from the contract's camelCase JSON to
 //! the WIT records: order notifications and position updates.
 
+use gateway_sdk::fields;
 use gateway_sdk::{OrderNotification, PositionUpdate};
 use serde_json::Value;
-
-use crate::fields;
 
 /// The order notification types of the contract.
 pub(crate) const ORDER_TYPES: &[&str] = &[

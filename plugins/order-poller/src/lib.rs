@@ -23,17 +23,12 @@
 //! answer), `poll` returns the error once, then skips polls with exponential
 //! backoff (1 s, 2 s, 4 s … at most 30 s) until a poll succeeds.
 
-mod backoff;
-mod fields;
 mod items;
-mod seen;
-mod upstream;
 
-use gateway_sdk::{OrderBatch, OrderPoller, PluginInfo, PollerInfo, clock, config, kv, log};
-
-use backoff::Backoff;
-use fields::Drops;
-use seen::Seen;
+use gateway_sdk::backoff::Backoff;
+use gateway_sdk::cursor::{Cursor, RecentKeys};
+use gateway_sdk::fields::{self, Drops};
+use gateway_sdk::{OrderBatch, OrderPoller, PluginInfo, PollerInfo, config, log, upstream};
 
 const DEFAULT_INTERVAL_MS: u32 = 1000;
 const MIN_INTERVAL_MS: u32 = 10;
@@ -48,26 +43,20 @@ const DELIVERED_CAPACITY: usize = 1000;
 pub struct TradingPoller {
     /// The service's base URL.
     base: String,
-    /// Where the next poll continues; none before the first answer with one.
-    cursor: Option<String>,
-    delivered: Seen,
+    /// Where the next poll continues.
+    cursor: Cursor,
+    delivered: RecentKeys,
     backoff: Backoff,
 }
 
 fn interval_ms() -> Result<u32, String> {
-    let ms = config::get_or("interval_ms", DEFAULT_INTERVAL_MS)?;
-    if ms < MIN_INTERVAL_MS {
-        return Err(format!(
-            "interval_ms must be at least {MIN_INTERVAL_MS}, got {ms}"
-        ));
-    }
-    Ok(ms)
+    config::get_at_least("interval_ms", DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS)
 }
 
 impl TradingPoller {
     /// The URL of the next request.
     fn url(&self) -> String {
-        match &self.cursor {
+        match self.cursor.get() {
             None => format!("{}/notifications", self.base),
             Some(c) => format!("{}/notifications?since={}", self.base, upstream::encode(c)),
         }
@@ -115,15 +104,9 @@ impl TradingPoller {
         }
 
         if !orders.is_empty() || !positions.is_empty() {
-            delivered.save(DELIVERED_KEY, DELIVERED_CAPACITY)?;
+            delivered.save(DELIVERED_CAPACITY)?;
         }
-        let cursor = cursor.or_else(|| self.cursor.clone());
-        if cursor != self.cursor
-            && let Some(c) = &cursor
-        {
-            kv::set_string(CURSOR_KEY, c).map_err(|e| seen::kv_failure(CURSOR_KEY, &e))?;
-        }
-        self.cursor = cursor;
+        self.cursor.advance(cursor)?;
         self.delivered = delivered;
         Ok(OrderBatch { orders, positions })
     }
@@ -146,27 +129,21 @@ impl OrderPoller for TradingPoller {
         interval_ms()?;
         Ok(Self {
             base,
-            cursor: kv::get_string(CURSOR_KEY).filter(|c| !c.is_empty()),
-            delivered: Seen::load(DELIVERED_KEY, DELIVERED_CAPACITY),
+            cursor: Cursor::load(CURSOR_KEY),
+            delivered: RecentKeys::load(DELIVERED_KEY, DELIVERED_CAPACITY),
             backoff: Backoff::default(),
         })
     }
 
     fn poll(&mut self) -> Result<OrderBatch, String> {
-        let now = clock::now_ms();
-        if !self.backoff.ready(now) {
+        let Some(attempt) = self.backoff.attempt() else {
             return Ok(OrderBatch {
                 orders: Vec::new(),
                 positions: Vec::new(),
             });
-        }
-        match self.fetch() {
-            Ok(batch) => {
-                self.backoff.succeeded();
-                Ok(batch)
-            }
-            Err(e) => Err(self.backoff.failed(now, e)),
-        }
+        };
+        let fetched = self.fetch();
+        self.backoff.record(attempt, fetched)
     }
 }
 
@@ -176,6 +153,7 @@ gateway_sdk::export_order_poller!(TradingPoller);
 mod tests {
     use super::*;
     use gateway_sdk::http::HttpError;
+    use gateway_sdk::kv::KvError;
     use gateway_sdk::log::Level;
     use gateway_sdk::testing::{FakeHost, HostHandle};
     use serde_json::{Value, json};
@@ -193,6 +171,11 @@ mod tests {
 
     fn answer(cursor: Value, orders: &[Value], positions: &[Value]) -> String {
         json!({"cursor": cursor, "orders": orders, "positions": positions}).to_string()
+    }
+
+    /// An answer with `cursor` and one new order, `o-1` of alice.
+    fn one_order(cursor: Value) -> String {
+        answer(cursor, &[order("o-1", "ORDER_CREATED", "alice", 1)], &[])
     }
 
     fn host() -> FakeHost {
@@ -302,23 +285,13 @@ mod tests {
             .install();
         let batch = TradingPoller::init().unwrap().poll().unwrap();
         assert_eq!(ids(&batch), ["o-1:ORDER_EXECUTED", "p-1@1"]);
-        let warns: Vec<_> = host
-            .logs()
-            .into_iter()
-            .filter(|(l, _)| *l == Level::Warn)
-            .collect();
+        let warns = host.logs_at(Level::Warn);
         assert_eq!(warns.len(), 1, "{warns:?}");
+        assert!(warns[0].contains("dropped 4 of 6 items"), "{}", warns[0]);
         assert!(
-            warns[0].1.contains("dropped 4 of 6 items"),
+            warns[0].contains("orders[1]: unknown order type \"ORDER_EXPLODED\""),
             "{}",
-            warns[0].1
-        );
-        assert!(
             warns[0]
-                .1
-                .contains("orders[1]: unknown order type \"ORDER_EXPLODED\""),
-            "{}",
-            warns[0].1
         );
     }
 
@@ -383,17 +356,7 @@ mod tests {
 
     #[test]
     fn a_reload_continues_from_the_cursor_without_duplicates() {
-        let host = host()
-            .respond(
-                URL,
-                200,
-                &answer(
-                    json!("c1"),
-                    &[order("o-1", "ORDER_CREATED", "alice", 1)],
-                    &[],
-                ),
-            )
-            .install();
+        let host = host().respond(URL, 200, &one_order(json!("c1"))).install();
         let mut p = TradingPoller::init().unwrap();
         assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
         drop(p);
@@ -430,15 +393,7 @@ mod tests {
         assert!(p.poll().unwrap_err().contains("`cursor` is neither"));
 
         host.advance_ms(2_000);
-        host.respond(
-            URL,
-            200,
-            &answer(
-                json!("c2"),
-                &[order("o-1", "ORDER_CREATED", "alice", 1)],
-                &[],
-            ),
-        );
+        host.respond(URL, 200, &one_order(json!("c2")));
         assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
         assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 3]);
         assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"c2");
@@ -460,6 +415,52 @@ mod tests {
         assert_eq!(stored.len(), DELIVERED_CAPACITY);
         assert_eq!(stored.last().unwrap(), "ORDER_CREATED|o-1099|1");
         assert_eq!(stored[0], "ORDER_CREATED|o-100|1");
+    }
+
+    #[test]
+    fn a_failed_kv_write_fails_the_poll_and_the_retry_delivers_the_items() {
+        let host = host()
+            .kv_fail(DELIVERED_KEY, KvError::QuotaExceeded("64 KiB".into()))
+            .respond(URL, 200, &one_order(json!("c1")))
+            .install();
+        let mut p = TradingPoller::init().unwrap();
+        assert_eq!(
+            p.poll().unwrap_err(),
+            "cannot store kv `delivered`: quota exceeded (64 KiB) (next try in 1 s)"
+        );
+        assert_eq!(host.kv(CURSOR_KEY), None, "the cursor did not move");
+
+        host.advance_ms(1_000);
+        host.kv_recover(DELIVERED_KEY);
+        assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
+        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"c1");
+        assert_eq!(
+            host.take_requests()
+                .into_iter()
+                .map(|r| r.url)
+                .collect::<Vec<_>>(),
+            [URL, URL],
+            "the retry asked from the same place"
+        );
+    }
+
+    #[test]
+    fn a_failed_cursor_write_keeps_the_cursor_and_the_items_for_the_retry() {
+        let host = host()
+            .kv(CURSOR_KEY, b"c1")
+            .kv_fail(CURSOR_KEY, KvError::Unavailable("disk full".into()))
+            .respond(URL, 200, &one_order(json!("c2")))
+            .install();
+        let mut p = TradingPoller::init().unwrap();
+        assert_eq!(
+            p.poll().unwrap_err(),
+            "cannot store kv `cursor`: disk full (next try in 1 s)"
+        );
+        host.advance_ms(1_000);
+        host.kv_recover(CURSOR_KEY);
+        assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
+        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"c2");
+        assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 2]);
     }
 
     #[test]
@@ -497,11 +498,7 @@ mod tests {
         assert_eq!(host.requests().len(), 2);
 
         host.advance_ms(1_000);
-        host.respond(
-            URL,
-            200,
-            &answer(json!(1), &[order("o-1", "ORDER_CREATED", "alice", 1)], &[]),
-        );
+        host.respond(URL, 200, &one_order(json!(1)));
         assert_eq!(p.poll().unwrap().orders.len(), 1);
         host.respond(URL, 200, "not json");
         let err = p.poll().unwrap_err();

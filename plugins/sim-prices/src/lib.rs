@@ -47,13 +47,7 @@ fn symbols() -> Vec<String> {
 }
 
 fn interval_ms() -> Result<u32, String> {
-    let ms = config::get_or("interval_ms", DEFAULT_INTERVAL_MS)?;
-    if ms < MIN_INTERVAL_MS {
-        return Err(format!(
-            "interval_ms must be at least {MIN_INTERVAL_MS}, got {ms}"
-        ));
-    }
-    Ok(ms)
+    config::get_at_least("interval_ms", DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS)
 }
 
 impl SimPrices {

@@ -1,14 +1,42 @@
-//! Reading one upstream JSON item: typed required and optional fields with a
-//! reason when one is wrong, the cursor, and the fields left over for
-//! `extra-json`.
+//! Reading the JSON items of an upstream answer: typed required and optional
+//! fields with a reason when one is wrong, the answer's items array and
+//! `cursor`, the fields left over for a record's `extra-json`, and [`Drops`]
+//! to skip a bad item with one warning instead of failing the whole answer.
+//!
+//! A missing field and a `null` one are the same: absent.
+//!
+//! ```
+//! use gateway_sdk::fields::{self, Drops};
+//! use serde_json::json;
+//! # let _host = gateway_sdk::testing::FakeHost::new().install();
+//!
+//! let answer = json!({"cursor": 7, "items": [{"id": 1, "name": "a"}, {"name": "b"}]});
+//! let answer = fields::object(&answer)?;
+//! let items = fields::array(answer, "items")?;
+//! let mut drops = Drops::default();
+//! let ids: Vec<String> = items
+//!     .iter()
+//!     .enumerate()
+//!     .filter_map(|(i, item)| {
+//!         let id = fields::object(item).and_then(|o| fields::id(o, "id"));
+//!         drops.keep(|| format!("items[{i}]"), id)
+//!     })
+//!     .collect();
+//! drops.warn(items.len(), "the service"); // "dropped 1 of 2 items … first: items[1]: missing `id`"
+//! assert_eq!(ids, ["1"]);
+//! assert_eq!(fields::cursor(answer)?.as_deref(), Some("7"));
+//! # Ok::<(), String>(())
+//! ```
 
 use serde_json::{Map, Value};
 
-/// A JSON object, as the items of an answer are.
-pub(crate) type Object = Map<String, Value>;
+use crate::log;
+
+/// A JSON object, as an answer and its items are.
+pub type Object = Map<String, Value>;
 
 /// `value` as an object.
-pub(crate) fn object(value: &Value) -> Result<&Object, String> {
+pub fn object(value: &Value) -> Result<&Object, String> {
     value
         .as_object()
         .ok_or_else(|| "not a JSON object".to_owned())
@@ -20,7 +48,7 @@ fn present<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
 }
 
 /// An identifier: a non-empty string, or an integer taken as its digits.
-pub(crate) fn id(obj: &Object, key: &str) -> Result<String, String> {
+pub fn id(obj: &Object, key: &str) -> Result<String, String> {
     match present(obj, key) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
@@ -32,14 +60,19 @@ pub(crate) fn id(obj: &Object, key: &str) -> Result<String, String> {
 }
 
 /// A required non-empty string.
-pub(crate) fn string(obj: &Object, key: &str) -> Result<String, String> {
+pub fn string(obj: &Object, key: &str) -> Result<String, String> {
     opt_string(obj, key)?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| format!("missing `{key}`"))
 }
 
+/// A required string, possibly empty.
+pub fn text(obj: &Object, key: &str) -> Result<String, String> {
+    opt_string(obj, key)?.ok_or_else(|| format!("missing `{key}`"))
+}
+
 /// An optional string.
-pub(crate) fn opt_string(obj: &Object, key: &str) -> Result<Option<String>, String> {
+pub fn opt_string(obj: &Object, key: &str) -> Result<Option<String>, String> {
     match present(obj, key) {
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(format!("`{key}` is not a string")),
@@ -47,13 +80,31 @@ pub(crate) fn opt_string(obj: &Object, key: &str) -> Result<Option<String>, Stri
     }
 }
 
+/// An optional list of non-empty strings.
+pub fn opt_string_list(obj: &Object, key: &str) -> Result<Option<Vec<String>>, String> {
+    match present(obj, key) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                _ => Err(format!(
+                    "`{key}` holds something other than a non-empty string"
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(format!("`{key}` is not an array")),
+        None => Ok(None),
+    }
+}
+
 /// A required finite number.
-pub(crate) fn number(obj: &Object, key: &str) -> Result<f64, String> {
+pub fn number(obj: &Object, key: &str) -> Result<f64, String> {
     opt_number(obj, key)?.ok_or_else(|| format!("missing `{key}`"))
 }
 
 /// An optional finite number.
-pub(crate) fn opt_number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
+pub fn opt_number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
     match present(obj, key) {
         Some(v) => v
             .as_f64()
@@ -65,7 +116,7 @@ pub(crate) fn opt_number(obj: &Object, key: &str) -> Result<Option<f64>, String>
 }
 
 /// A required timestamp: milliseconds since the epoch, above zero.
-pub(crate) fn timestamp(obj: &Object, key: &str) -> Result<u64, String> {
+pub fn timestamp(obj: &Object, key: &str) -> Result<u64, String> {
     match present(obj, key) {
         Some(v) => v
             .as_u64()
@@ -77,7 +128,7 @@ pub(crate) fn timestamp(obj: &Object, key: &str) -> Result<u64, String> {
 
 /// The fields of `obj` not named in `known`, as a JSON object string; none
 /// when there are no such fields.
-pub(crate) fn extra_json(obj: &Object, known: &[&str]) -> Option<String> {
+pub fn extra_json(obj: &Object, known: &[&str]) -> Option<String> {
     let extra: Object = obj
         .iter()
         .filter(|(k, _)| !known.contains(&k.as_str()))
@@ -86,8 +137,8 @@ pub(crate) fn extra_json(obj: &Object, known: &[&str]) -> Option<String> {
     (!extra.is_empty()).then(|| Value::Object(extra).to_string())
 }
 
-/// The `items` array of an answer; a missing or `null` one is empty.
-pub(crate) fn array<'a>(answer: &'a Object, key: &str) -> Result<&'a [Value], String> {
+/// The array `answer[key]`; a missing or `null` one is empty.
+pub fn array<'a>(answer: &'a Object, key: &str) -> Result<&'a [Value], String> {
     match present(answer, key) {
         Some(Value::Array(items)) => Ok(items),
         Some(_) => Err(format!("`{key}` is not an array")),
@@ -97,7 +148,7 @@ pub(crate) fn array<'a>(answer: &'a Object, key: &str) -> Result<&'a [Value], St
 
 /// The answer's `cursor`: a string or a number (kept as its JSON text); none
 /// when missing, `null` or empty.
-pub(crate) fn cursor(answer: &Object) -> Result<Option<String>, String> {
+pub fn cursor(answer: &Object) -> Result<Option<String>, String> {
     match present(answer, "cursor") {
         Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
@@ -108,7 +159,7 @@ pub(crate) fn cursor(answer: &Object) -> Result<Option<String>, String> {
 
 /// Counts refused items and keeps the reason of the first one.
 #[derive(Debug, Default)]
-pub(crate) struct Drops {
+pub struct Drops {
     count: usize,
     first: Option<String>,
 }
@@ -116,7 +167,7 @@ pub(crate) struct Drops {
 impl Drops {
     /// The item of `result`, or none after counting its refusal; `what`
     /// names the item in the warning, e.g. `orders[3]`.
-    pub(crate) fn keep<T>(
+    pub fn keep<T>(
         &mut self,
         what: impl FnOnce() -> String,
         result: Result<T, String>,
@@ -132,10 +183,11 @@ impl Drops {
         }
     }
 
-    /// Logs one warning when any of the `total` items from `source` was refused.
-    pub(crate) fn warn(&self, total: usize, source: &str) {
+    /// Logs one warning when any of the `total` items from `source` was
+    /// refused: `dropped N of TOTAL items from SOURCE; first: WHAT: WHY`.
+    pub fn warn(&self, total: usize, source: &str) {
         if let Some(first) = &self.first {
-            gateway_sdk::log::warn(&format!(
+            log::warn(&format!(
                 "dropped {} of {total} items from {source}; first: {first}",
                 self.count
             ));
@@ -146,6 +198,7 @@ impl Drops {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::FakeHost;
     use serde_json::json;
 
     fn obj(v: Value) -> Object {
@@ -154,8 +207,10 @@ mod tests {
 
     #[test]
     fn typed_fields() {
-        let o =
-            obj(json!({"s": "x", "e": "", "n": 1.5, "i": 42, "neg": -1, "nul": null, "b": true}));
+        let o = obj(json!({
+            "s": "x", "e": "", "n": 1.5, "i": 42, "neg": -1, "nul": null, "b": true,
+            "l": ["a", "b"], "bad": ["a", 1], "empty": [""]
+        }));
         assert_eq!(id(&o, "s").unwrap(), "x");
         assert_eq!(id(&o, "i").unwrap(), "42");
         assert!(id(&o, "e").unwrap_err().contains("non-empty"));
@@ -163,7 +218,21 @@ mod tests {
         assert!(id(&o, "nul").unwrap_err().contains("missing"));
         assert!(string(&o, "e").unwrap_err().contains("missing `e`"));
         assert!(string(&o, "b").unwrap_err().contains("not a string"));
+        assert_eq!(text(&o, "e").unwrap(), "");
+        assert!(text(&o, "absent").unwrap_err().contains("missing"));
         assert_eq!(opt_string(&o, "nul").unwrap(), None);
+        assert_eq!(
+            opt_string_list(&o, "l").unwrap(),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(opt_string_list(&o, "nul").unwrap(), None);
+        assert!(opt_string_list(&o, "bad").is_err());
+        assert!(opt_string_list(&o, "empty").is_err());
+        assert!(
+            opt_string_list(&o, "s")
+                .unwrap_err()
+                .contains("not an array")
+        );
         assert_eq!(opt_number(&o, "n").unwrap(), Some(1.5));
         assert_eq!(opt_number(&o, "absent").unwrap(), None);
         assert!(opt_number(&o, "s").is_err());
@@ -172,6 +241,11 @@ mod tests {
         assert!(timestamp(&o, "neg").is_err());
         assert!(timestamp(&o, "n").is_err());
         assert!(timestamp(&o, "absent").unwrap_err().contains("missing"));
+        assert!(
+            object(&json!([1]))
+                .unwrap_err()
+                .contains("not a JSON object")
+        );
     }
 
     #[test]
@@ -192,5 +266,30 @@ mod tests {
         assert!(cursor(&obj(json!({"cursor": [1]}))).is_err());
         assert!(array(&o, "a").is_err());
         assert!(array(&o, "missing").unwrap().is_empty());
+    }
+
+    #[test]
+    fn drops_warn_once_with_the_first_reason() {
+        let host = FakeHost::new().install();
+        let mut drops = Drops::default();
+        assert_eq!(drops.keep(|| "x[0]".into(), Ok(1)), Some(1));
+        drops.warn(1, "the service");
+        assert!(host.logs().is_empty(), "nothing dropped, nothing said");
+        assert_eq!(
+            drops.keep(|| "x[1]".into(), Err::<u8, _>("bad".into())),
+            None
+        );
+        assert_eq!(
+            drops.keep(|| "x[2]".into(), Err::<u8, _>("worse".into())),
+            None
+        );
+        drops.warn(3, "the service");
+        assert_eq!(
+            host.take_logs(),
+            [(
+                log::Level::Warn,
+                "dropped 2 of 3 items from the service; first: x[1]: bad".to_owned()
+            )]
+        );
     }
 }
