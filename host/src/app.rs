@@ -36,7 +36,7 @@ pub struct Gateway {
     /// Token verification.
     pub auth: Authenticator,
     /// Connection caps.
-    pub caps: ConnectionCaps,
+    pub caps: Arc<ConnectionCaps>,
     /// Per-user message budget.
     pub limiter: MessageLimiter,
     /// Plugin output to sockets.
@@ -141,10 +141,10 @@ pub async fn start(
         NonZeroU32::new(config.max_messages_per_minute).unwrap_or(NonZeroU32::MIN),
     );
     let gateway = Arc::new(Gateway {
-        caps: ConnectionCaps::new(
+        caps: Arc::new(ConnectionCaps::new(
             config.max_websocket_connections,
             config.max_connections_per_user,
-        ),
+        )),
         limiter,
         auth,
         bus,

@@ -267,7 +267,7 @@ fn describe(kind: &ErrorKind) -> String {
         ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
         ErrorKind::InvalidIssuer => "wrong issuer".into(),
         ErrorKind::InvalidAudience => "wrong audience".into(),
-        ErrorKind::Json(_) => "malformed claims".into(),
+        ErrorKind::Json(e) => format!("malformed claims: {e}"),
         _ => "malformed token".into(),
     }
 }

@@ -155,7 +155,13 @@ impl Bus {
             .conns
             .read()
             .values()
-            .map(|c| c.session.describe())
+            .map(|c| {
+                let transport = match c.socket.transport_type() {
+                    socketioxide::TransportType::Websocket => "websocket",
+                    socketioxide::TransportType::Polling => "polling",
+                };
+                c.session.describe(transport)
+            })
             .collect();
         all.sort_by(|a, b| a.connected_at.cmp(&b.connected_at));
         all
@@ -188,28 +194,29 @@ impl Bus {
             let Ok(raw) = serde_json::value::to_raw_value(&tick) else {
                 continue;
             };
-            let subscribers: Vec<Conn> = match self.by_symbol.read().get(&tick.symbol) {
-                Some(map) => map.values().cloned().collect(),
-                None => continue,
-            };
-            let parked = self.parked.lock();
             let mut full = Vec::new();
             let mut sent = 0;
-            for conn in &subscribers {
-                if parked.contains_key(&conn.socket.id) {
-                    self.metrics.conflated.inc();
+            {
+                let by_symbol = self.by_symbol.read();
+                let Some(subscribers) = by_symbol.get(&tick.symbol) else {
                     continue;
-                }
-                match conn.socket.emit("price:update", &*raw) {
-                    Ok(()) => sent += 1,
-                    Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                        full.push(conn.socket.id)
+                };
+                let parked = self.parked.lock();
+                for conn in subscribers.values() {
+                    if parked.contains_key(&conn.socket.id) {
+                        self.metrics.conflated.inc();
+                        continue;
                     }
-                    Err(_) => {}
+                    match conn.socket.emit("price:update", &*raw) {
+                        Ok(()) => sent += 1,
+                        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                            full.push(conn.socket.id)
+                        }
+                        Err(_) => {}
+                    }
                 }
             }
-            drop(parked);
-            self.metrics.events_out("price:update", sent);
+            self.metrics.price_updates_out.inc_by(sent);
             for sid in full {
                 self.metrics.conflated.inc();
                 self.park(sid);
@@ -357,7 +364,7 @@ impl Bus {
                     drained = false;
                     break;
                 }
-                self.metrics.events_out("price:update", 1);
+                self.metrics.price_updates_out.inc();
             }
             if drained {
                 self.parked.lock().remove(&sid);

@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -57,8 +59,19 @@ impl ConnectionCaps {
         }
     }
 
-    /// Takes a connection slot for `user`; give it back with [`Self::release`].
-    pub fn acquire(&self, user: &str) -> Result<(), ConnectionRefused> {
+    /// Takes a connection slot for `user`, given back when the permit is
+    /// released or dropped (whichever comes first), so a socket that never
+    /// completes its connection cannot keep its slot.
+    pub fn acquire(self: &Arc<Self>, user: &str) -> Result<ConnectionPermit, ConnectionRefused> {
+        self.take(user)?;
+        Ok(ConnectionPermit {
+            caps: self.clone(),
+            user: user.to_owned(),
+            released: AtomicBool::new(false),
+        })
+    }
+
+    fn take(&self, user: &str) -> Result<(), ConnectionRefused> {
         let mut c = self.counts.lock();
         let mine = c.per_user.get(user).copied().unwrap_or(0);
         if mine >= self.max_per_user {
@@ -72,8 +85,7 @@ impl ConnectionCaps {
         Ok(())
     }
 
-    /// Gives back a slot taken by [`Self::acquire`].
-    pub fn release(&self, user: &str) {
+    fn release(&self, user: &str) {
         let mut c = self.counts.lock();
         c.total = c.total.saturating_sub(1);
         if let Some(n) = c.per_user.get_mut(user) {
@@ -92,6 +104,37 @@ impl ConnectionCaps {
     /// Users with at least one connection.
     pub fn users(&self) -> usize {
         self.counts.lock().per_user.len()
+    }
+}
+
+/// One connection's slot.
+#[derive(Debug)]
+pub struct ConnectionPermit {
+    caps: Arc<ConnectionCaps>,
+    user: String,
+    released: AtomicBool,
+}
+
+impl ConnectionPermit {
+    /// Gives the slot back (once; later calls do nothing).
+    pub fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.caps.release(&self.user);
+        }
+    }
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl std::fmt::Debug for ConnectionCaps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionCaps")
+            .field("total", &self.total())
+            .finish()
     }
 }
 
@@ -133,18 +176,29 @@ mod tests {
 
     #[test]
     fn per_user_cap_comes_before_the_global_one_and_release_frees() {
-        let caps = ConnectionCaps::new(3, 2);
-        caps.acquire("a").unwrap();
-        caps.acquire("a").unwrap();
+        let caps = Arc::new(ConnectionCaps::new(3, 2));
+        let a1 = caps.acquire("a").unwrap();
+        let _a2 = caps.acquire("a").unwrap();
         assert_eq!(
-            caps.acquire("a"),
-            Err(ConnectionRefused::TooManyConnections(2))
+            caps.acquire("a").unwrap_err(),
+            ConnectionRefused::TooManyConnections(2)
         );
-        caps.acquire("b").unwrap();
-        assert_eq!(caps.acquire("c"), Err(ConnectionRefused::ServerFull(3)));
-        caps.release("a");
-        caps.acquire("c").unwrap();
+        let _b = caps.acquire("b").unwrap();
+        assert_eq!(
+            caps.acquire("c").unwrap_err(),
+            ConnectionRefused::ServerFull(3)
+        );
+        a1.release();
+        a1.release();
+        let c = caps.acquire("c").unwrap();
         assert_eq!((caps.total(), caps.users()), (3, 3));
+        drop(c);
+        drop(a1);
+        assert_eq!(
+            (caps.total(), caps.users()),
+            (2, 2),
+            "a drop after a release gives nothing back twice"
+        );
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct Metrics {
     events_in: Family<Labels, Counter>,
     events_out: Family<Labels, Counter>,
     rejections: Family<Labels, Counter>,
+    /// `price:update` events sent (the hot path keeps its own handle).
+    pub price_updates_out: Counter,
     /// Price updates held back for a congested socket (conflated).
     pub conflated: Counter,
     /// Notifications that could not be written to a socket.
@@ -41,6 +43,9 @@ impl Metrics {
         let events_out = Family::<Labels, Counter>::default();
         let rejections = Family::<Labels, Counter>::default();
         let conflated = Counter::default();
+        let price_updates_out = events_out
+            .get_or_create(&vec![("event", "price:update".to_owned())])
+            .clone();
         let undelivered = Counter::default();
         registry.register(
             "connections",
@@ -81,6 +86,7 @@ impl Metrics {
             events_in,
             events_out,
             rejections,
+            price_updates_out,
             conflated,
             undelivered,
         }

@@ -340,3 +340,49 @@ async fn embedded_defaults_all_load() {
         assert!(slot.is_some(), "{name}: {:?}", p.host.registry().rejected());
     }
 }
+
+#[tokio::test]
+async fn waiting_on_http_does_not_count_against_the_cpu_deadline() {
+    let slow = gateway_tests::upstream::market(gateway_tests::upstream::MarketMode::Slow(
+        Duration::from_millis(400),
+        Vec::new(),
+    ))
+    .await;
+    let host = slow.url.trim_start_matches("http://").to_owned();
+    let p = Platform::new();
+    let manifest = format!(
+        "allowed_hosts = [\"{host}\"]\n[config]\nurl = \"{}/prices\"\n[limits]\ndeadline_ms = 50\n",
+        slow.url
+    );
+    p.publish("caller", &guest(FORBIDDEN_HOST), Some(&manifest));
+    p.host.sync("caller").await;
+    // The guest reports any answer as an error of its own; what matters is
+    // that it got the answer after 400 ms with a 50 ms CPU deadline.
+    let err = poll(&p, "caller").await.unwrap_err();
+    let CallError::Plugin(msg) = err else {
+        panic!("{err:?}")
+    };
+    assert!(msg.contains("status 200"), "{msg}");
+}
+
+#[tokio::test]
+async fn responses_over_the_size_cap_are_refused() {
+    let ticks: Vec<serde_json::Value> = (0..2000)
+        .map(|i| serde_json::json!({ "symbol": format!("S{i}"), "bid": 1.0, "ask": 1.1 }))
+        .collect();
+    let big =
+        gateway_tests::upstream::market(gateway_tests::upstream::MarketMode::Prices(ticks)).await;
+    let host = big.url.trim_start_matches("http://").to_owned();
+    let p = Platform::new();
+    let manifest = format!(
+        "allowed_hosts = [\"{host}\"]\n[config]\nurl = \"{}/prices\"\n[limits]\nhttp_max_response_bytes = 4096\n",
+        big.url
+    );
+    p.publish("caller", &guest(FORBIDDEN_HOST), Some(&manifest));
+    p.host.sync("caller").await;
+    let err = poll(&p, "caller").await.unwrap_err();
+    let CallError::Plugin(msg) = err else {
+        panic!("{err:?}")
+    };
+    assert!(msg.contains("4096"), "{msg}");
+}

@@ -12,13 +12,14 @@ use crate::app::Gateway;
 use crate::auth::Claims;
 
 /// The bearer token of `headers`, if any.
+/// The scheme is case-insensitive, as HTTP says.
 pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// 401 without a valid token, 403 without the admin role.

@@ -28,6 +28,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/plugins", get(admin::plugins))
         .route("/api/events", post(events::publish))
         .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(gateway)
 }
 

@@ -180,7 +180,7 @@ mod tests {
     fn quota_refuses_and_keeps_the_old_value() {
         let ns = KvStore::new(None).namespace("a", 10);
         ns.set("k", b"1234".to_vec()).unwrap();
-        let err = ns.set("k", b"123456789".to_vec()).unwrap_err();
+        let err = ns.set("k", b"1234567890".to_vec()).unwrap_err();
         assert!(matches!(
             err,
             KvError::QuotaExceeded {

@@ -102,26 +102,27 @@ pub(super) async fn authenticate(
     if let Err(e) = gateway.auth.check_user(&claims.sub).await {
         return Err(refuse(e.code(), e.to_string()));
     }
-    if let Err(e) = gateway.caps.acquire(&claims.sub) {
-        return Err(refuse(e.code(), e.to_string()));
-    }
-    let transport = match socket.transport_type() {
-        socketioxide::TransportType::Websocket => "websocket",
-        socketioxide::TransportType::Polling => "polling",
+    let permit = match gateway.caps.acquire(&claims.sub) {
+        Ok(p) => p,
+        Err(e) => return Err(refuse(e.code(), e.to_string())),
     };
     let session = Session::new(
         socket.id.to_string(),
         claims.sub.clone(),
         claims.name.clone(),
         claims.is_admin(),
-        transport,
         claims.exp,
+        permit,
     );
     socket.extensions.insert(Arc::new(session));
     Ok(())
 }
 
 /// The socket is admitted: register it, greet it, watch its token.
+///
+/// The disconnect handler is installed first. A client that went away
+/// while its handshake was checked may already be closed: then the greeting
+/// cannot be sent and the socket is cleaned up here.
 pub(super) fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
     let Some(session) = socket.extensions.get::<Arc<Session>>() else {
         return;
@@ -130,19 +131,22 @@ pub(super) fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
         socket: socket.clone(),
         session: session.clone(),
     };
+    let cleanup = {
+        let (g, s) = (gateway.clone(), session.clone());
+        move |sid| {
+            g.bus.remove(sid);
+            s.permit.release();
+            g.metrics.connections.set(g.caps.total() as i64);
+            g.metrics.users.set(g.caps.users() as i64);
+            s.refreshed.notify_one();
+        }
+    };
+    let on_close = cleanup.clone();
+    socket.on_disconnect(move |socket: SocketRef| async move { on_close(socket.id) });
     gateway.bus.add(conn.clone());
     gateway.metrics.connections.set(gateway.caps.total() as i64);
     gateway.metrics.users.set(gateway.caps.users() as i64);
-    super::register(&socket, &gateway, &conn);
-    let g = gateway.clone();
-    let s = session.clone();
-    socket.on_disconnect(move |socket: SocketRef| async move {
-        g.bus.remove(socket.id);
-        g.caps.release(&s.user_id);
-        g.metrics.connections.set(g.caps.total() as i64);
-        g.metrics.users.set(g.caps.users() as i64);
-        s.refreshed.notify_one();
-    });
+    super::register(&socket, &gateway, &session);
     let greeting = json!({
         "userId": session.user_id,
         "socketId": socket.id.to_string(),
@@ -152,8 +156,14 @@ pub(super) fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
             "maxSymbols": gateway.config.max_symbols_per_socket,
         },
     });
-    if socket.emit("connected", &greeting).is_ok() {
-        gateway.metrics.events_out("connected", 1);
+    match socket.emit("connected", &greeting) {
+        Ok(()) => gateway.metrics.events_out("connected", 1),
+        Err(e) => {
+            tracing::debug!(socket = %socket.id, "client gone during its handshake ({e}); cleaning up");
+            cleanup(socket.id);
+            let _ = socket.disconnect();
+            return;
+        }
     }
     tokio::spawn(watch_expiry(conn, gateway.auth.leeway_secs()));
 }

@@ -26,6 +26,7 @@ use socketioxide::handler::ConnectHandler;
 use crate::app::Gateway;
 use crate::bus::Conn;
 use reply::{AckRequested, ErrorCode, Rejection, Reply};
+use session::Session;
 
 /// What a handler answers: extra ack fields, or a rejection.
 pub type Outcome = Result<Map<String, Value>, Rejection>;
@@ -45,8 +46,11 @@ pub fn attach(io: &SocketIo, gateway: Arc<Gateway>) {
     io.ns("/", on_connect.with(check));
 }
 
-/// Registers the handlers of an authenticated socket.
-fn register(socket: &SocketRef, gateway: &Arc<Gateway>, conn: &Conn) {
+/// Registers the handlers of an authenticated socket. Handlers hold the
+/// session, not the socket (the socket owns its handlers; holding it back
+/// would keep it alive forever).
+fn register(socket: &SocketRef, gateway: &Arc<Gateway>, session: &Arc<Session>) {
+    let conn = session;
     on(socket, gateway, conn, "subscribe:prices", prices::subscribe);
     on(
         socket,
@@ -73,24 +77,30 @@ fn register(socket: &SocketRef, gateway: &Arc<Gateway>, conn: &Conn) {
         events::unsubscribe,
     );
     on(socket, gateway, conn, "auth:refresh", refresh::refresh);
-    let g = gateway.clone();
+    let (g, session) = (gateway.clone(), session.clone());
     socket.on_fallback(
         move |s: SocketRef, Event(name): Event, ack: AckSender, AckRequested(wants)| {
-            let g = g.clone();
+            let (g, session) = (g.clone(), session.clone());
             async move {
                 g.metrics.event_in("(unknown)");
-                g.metrics.rejected("UNKNOWN_EVENT");
-                let reply = Reply {
-                    socket: s,
-                    event: "(unknown)",
-                    ack: wants.then_some(ack),
+                let conn = Conn {
+                    socket: s.clone(),
+                    session,
                 };
                 let mut name = name;
-                name.truncate(64);
-                reply.fail(&Rejection::new(
-                    ErrorCode::UnknownEvent,
-                    format!("unknown event {name:?}"),
-                ));
+                if let Some((cut, _)) = name.char_indices().nth(64) {
+                    name.truncate(cut);
+                }
+                let rejection = admit(&g, &conn).err().unwrap_or_else(|| {
+                    Rejection::new(ErrorCode::UnknownEvent, format!("unknown event {name:?}"))
+                });
+                g.metrics.rejected(&rejection.code_str());
+                let reply = Reply {
+                    socket: s,
+                    event: name.into(),
+                    ack: wants.then_some(ack),
+                };
+                reply.fail(&rejection);
             }
         },
     );
@@ -100,23 +110,27 @@ fn register(socket: &SocketRef, gateway: &Arc<Gateway>, conn: &Conn) {
 fn on<H, Fut>(
     socket: &SocketRef,
     gateway: &Arc<Gateway>,
-    conn: &Conn,
+    session: &Arc<Session>,
     event: &'static str,
     handler: H,
 ) where
     H: Fn(Arc<Gateway>, Conn, Option<Value>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
-    let (gateway, conn) = (gateway.clone(), conn.clone());
+    let (gateway, session) = (gateway.clone(), session.clone());
     socket.on(
         event,
         move |s: SocketRef, TryData(data): TryData<Value>, ack: AckSender, AckRequested(wants)| {
-            let (gateway, conn, handler) = (gateway.clone(), conn.clone(), handler.clone());
+            let (gateway, handler) = (gateway.clone(), handler.clone());
+            let conn = Conn {
+                socket: s.clone(),
+                session: session.clone(),
+            };
             async move {
                 gateway.metrics.event_in(event);
                 let reply = Reply {
                     socket: s,
-                    event,
+                    event: event.into(),
                     ack: wants.then_some(ack),
                 };
                 if let Err(r) = admit(&gateway, &conn) {

@@ -2,6 +2,7 @@
 //! `{ ok: false, error: { code, message } }` when the client asked for one,
 //! otherwise an `error { code, message, event, retryAfterMs? }` emit.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -96,7 +97,7 @@ pub struct Reply {
     /// The socket.
     pub socket: Sock,
     /// The event being answered.
-    pub event: &'static str,
+    pub event: Cow<'static, str>,
     /// The ack, if the client asked for one.
     pub ack: Option<AckSender>,
 }
@@ -122,7 +123,7 @@ impl Reply {
             }
             None => {
                 let mut body = rejection.body();
-                body["event"] = json!(self.event);
+                body["event"] = json!(self.event.as_ref());
                 let _ = self.socket.emit("error", &body);
             }
         }

@@ -7,6 +7,8 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use crate::limits::ConnectionPermit;
+
 /// One authenticated socket's state.
 #[derive(Debug)]
 pub struct Session {
@@ -18,8 +20,6 @@ pub struct Session {
     pub name: Option<String>,
     /// Whether the token has the admin role.
     pub admin: bool,
-    /// `websocket` or `polling` at connect time.
-    pub transport: &'static str,
     /// Connected at, ms since the Unix epoch.
     pub connected_at_ms: u64,
     /// Price symbols subscribed.
@@ -34,6 +34,8 @@ pub struct Session {
     pub refreshed: Notify,
     /// Rate-limited events in a row.
     pub flood: AtomicU32,
+    /// Its connection slot.
+    pub permit: ConnectionPermit,
 }
 
 impl Session {
@@ -43,15 +45,14 @@ impl Session {
         user_id: String,
         name: Option<String>,
         admin: bool,
-        transport: &'static str,
         token_exp: u64,
+        permit: ConnectionPermit,
     ) -> Self {
         Self {
             socket_id,
             user_id,
             name,
             admin,
-            transport,
             connected_at_ms: crate::time::now_ms(),
             symbols: Mutex::new(BTreeSet::new()),
             orders: AtomicBool::new(false),
@@ -59,6 +60,7 @@ impl Session {
             token_exp: AtomicU64::new(token_exp),
             refreshed: Notify::new(),
             flood: AtomicU32::new(0),
+            permit,
         }
     }
 
@@ -67,12 +69,12 @@ impl Session {
         self.orders.load(Ordering::Relaxed)
     }
 
-    /// The admin API's view of it.
-    pub fn describe(&self) -> ConnectionInfo {
+    /// The admin API's view of it, on its current `transport`.
+    pub fn describe(&self, transport: &'static str) -> ConnectionInfo {
         ConnectionInfo {
             socket_id: self.socket_id.clone(),
             user_id: self.user_id.clone(),
-            transport: self.transport,
+            transport,
             connected_at: self.connected_at_ms,
             subscriptions: Subscriptions {
                 symbols: self.symbols.lock().iter().cloned().collect(),
@@ -91,7 +93,7 @@ pub struct ConnectionInfo {
     pub socket_id: String,
     /// User.
     pub user_id: String,
-    /// Transport at connect time.
+    /// Current transport: `websocket` or `polling`.
     pub transport: &'static str,
     /// ms since the Unix epoch.
     pub connected_at: u64,
