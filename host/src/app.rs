@@ -15,6 +15,7 @@ use crate::auth::{AuthSetupError, Authenticator};
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::defaults;
+use crate::history::OrderHistory;
 use crate::limits::{ConnectionCaps, LIMITER_SWEEP, MessageLimiter};
 use crate::market::PriceCache;
 use crate::metrics::Metrics;
@@ -104,11 +105,16 @@ pub async fn start(
     let market = Arc::new(PriceCache::new(config.price_history_minutes));
     let registry = Arc::new(Registry::default());
     let metrics = Arc::new(Metrics::new(registry.clone()));
+    let history = OrderHistory::new(
+        config.order_history_size,
+        Duration::from_secs(config.order_history_secs),
+    );
     let bus = Bus::new(
         market.clone(),
         registry.clone(),
         metrics.clone(),
         SLOW_SOCKET_TIMEOUT,
+        history,
     );
     let limits = config.plugin_limits();
     let max_memory = usize::try_from(limits.memory_mib.max(64) << 20).unwrap_or(usize::MAX);

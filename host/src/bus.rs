@@ -25,6 +25,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 
+use crate::history::{OrderHistory, Replay};
 use crate::market::PriceCache;
 use crate::metrics::Metrics;
 use crate::model::{Event, OrderBatch, Subscriber, Tick};
@@ -61,6 +62,7 @@ pub struct Bus {
     by_user: RwLock<HashMap<String, ConnMap>>,
     parked: Mutex<HashMap<Sid, Instant>>,
     slow_socket_timeout: Duration,
+    history: OrderHistory,
 }
 
 impl Bus {
@@ -70,6 +72,7 @@ impl Bus {
         plugins: Arc<Registry>,
         metrics: Arc<Metrics>,
         slow_socket_timeout: Duration,
+        history: OrderHistory,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
@@ -81,6 +84,7 @@ impl Bus {
             by_user: RwLock::new(HashMap::new()),
             parked: Mutex::new(HashMap::new()),
             slow_socket_timeout,
+            history,
         })
     }
 
@@ -234,21 +238,33 @@ impl Bus {
         }
     }
 
-    fn to_user<T: Serialize>(&self, user: &str, event: &str, value: &T) {
-        let targets: Vec<Conn> = match self.by_user.read().get(user) {
-            Some(map) => map
-                .values()
-                .filter(|c| c.session.wants_orders())
-                .cloned()
-                .collect(),
-            None => return,
-        };
-        let Ok(raw) = serde_json::value::to_raw_value(value) else {
-            return;
-        };
-        for conn in targets {
-            self.deliver(&conn, event, &raw);
-        }
+    fn to_user<T: Serialize>(&self, user: &str, event: &'static str, value: &T) {
+        self.history.append(user, event, value, |entry| {
+            let users = self.by_user.read();
+            let Some(map) = users.get(user) else { return };
+            for conn in map.values().filter(|c| c.session.wants_orders()) {
+                self.deliver(conn, entry.event, &entry.payload);
+            }
+        });
+    }
+
+    /// Subscribes `conn` to its user's orders (when `subscribe`) and sends
+    /// what it missed after `since`, with no gap or repeat against live
+    /// notifications.
+    pub fn replay_orders(&self, conn: &Conn, since: Option<u64>, subscribe: bool) -> Replay {
+        let session = &conn.session;
+        self.history.replay(
+            &session.user_id,
+            since,
+            || {
+                if subscribe {
+                    session
+                        .orders
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            },
+            |entry| self.deliver(conn, entry.event, &entry.payload),
+        )
     }
 
     /// Sends a must-not-lose message; a socket that cannot take it is

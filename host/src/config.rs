@@ -108,6 +108,10 @@ pub struct Config {
     pub plugin_memory_mib: u64,
     /// `PLUGIN_HTTP_TIMEOUT_MS`: default plugin HTTP timeout.
     pub plugin_http_timeout_ms: u64,
+    /// `ORDER_HISTORY_SIZE`: notifications kept per user for replay.
+    pub order_history_size: usize,
+    /// `ORDER_HISTORY_SECS`: oldest notification kept for replay.
+    pub order_history_secs: u64,
     /// `PRICE_HISTORY_MINUTES`: history kept for the chat plugin.
     pub price_history_minutes: u64,
     /// `SHUTDOWN_TIMEOUT_SECS`: longest graceful shutdown.
@@ -153,6 +157,8 @@ impl Default for Config {
             plugin_deadline_ms: limits.deadline_ms,
             plugin_memory_mib: limits.memory_mib,
             plugin_http_timeout_ms: limits.http_timeout_ms,
+            order_history_size: 1000,
+            order_history_secs: 3600,
             price_history_minutes: 60,
             shutdown_timeout_secs: 10,
             plugins: BTreeMap::new(),
@@ -195,6 +201,8 @@ const VARIABLES: &[&str] = &[
     "PLUGIN_DEADLINE_MS",
     "PLUGIN_MEMORY_MIB",
     "PLUGIN_HTTP_TIMEOUT_MS",
+    "ORDER_HISTORY_SIZE",
+    "ORDER_HISTORY_SECS",
     "PRICE_HISTORY_MINUTES",
     "SHUTDOWN_TIMEOUT_SECS",
 ];

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod defaults;
+pub mod history;
 pub mod http;
 pub mod limits;
 pub mod market;

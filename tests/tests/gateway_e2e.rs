@@ -421,3 +421,82 @@ async fn events_respect_targets_and_the_admin_api_its_roles() {
     assert_eq!(subs["eventTypes"], json!(["MARGIN_CALL"]));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn missed_orders_are_replayed_in_order_after_a_reconnect() {
+    let trading = upstream::trading().await;
+    let url = trading.url.clone();
+    let gw = TestGateway::start(move |c| {
+        c.trading_service_url = Some(url);
+        plugin_config(c, "order-poller", "interval_ms", "50");
+    })
+    .await;
+    let mut first = gw.connect("carol").await;
+    let ack = first.emit_ack("subscribe:orders", &json!({})).await;
+    assert_eq!(ack["latestSeq"], 0);
+    trading
+        .state
+        .push("orders", &[order("o1", "carol"), order("o2", "carol")]);
+    for (id, seq) in [("o1", 1), ("o2", 2)] {
+        let n = first.next("order:notification", WAIT).await.unwrap();
+        assert_eq!(
+            (n["orderId"].as_str(), n["seq"].as_u64()),
+            (Some(id), Some(seq))
+        );
+    }
+    first.close();
+    assert!(first.disconnected(WAIT).await);
+    trading
+        .state
+        .push("orders", &[order("o3", "carol"), order("o4", "carol")]);
+    // Let the poller deliver o3 and o4 to nobody.
+    let market = gw.running.gateway.clone();
+    eventually(WAIT, "o3 and o4 to be polled", || {
+        let slot = market.plugins.registry().get("order-poller")?;
+        (trading.state.requests().len() > 4 && slot.calls() > 4).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resume = Options {
+        auth: Some(json!({ "token": gw.token("carol"), "lastOrderSeq": 2 })),
+        ..Options::default()
+    };
+    let mut again = sio::connect(&gw.url, resume).await.unwrap();
+    for (id, seq) in [("o3", 3), ("o4", 4)] {
+        let n = again.next("order:notification", WAIT).await.unwrap();
+        assert_eq!(
+            (n["orderId"].as_str(), n["seq"].as_u64()),
+            (Some(id), Some(seq))
+        );
+    }
+    let ack = again
+        .emit_ack("orders:replay", &json!({ "since": 0 }))
+        .await;
+    assert_eq!(
+        (
+            ack["replayed"].as_u64(),
+            ack["latestSeq"].as_u64(),
+            ack["truncated"].as_bool()
+        ),
+        (Some(4), Some(4), Some(false))
+    );
+    let mut seqs = Vec::new();
+    for _ in 0..4 {
+        seqs.push(
+            again.next("order:notification", WAIT).await.unwrap()["seq"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    let bad = Options {
+        auth: Some(json!({ "token": gw.token("carol"), "lastOrderSeq": "two" })),
+        ..Options::default()
+    };
+    let refused = sio::connect(&gw.url, bad).await.err().unwrap();
+    assert!(
+        matches!(&refused, ConnectError::Refused(m) if m.starts_with("INVALID_PAYLOAD")),
+        "{refused:?}"
+    );
+    gw.stop().await;
+}

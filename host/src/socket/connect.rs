@@ -91,7 +91,20 @@ pub(super) async fn authenticate(
     if gateway.is_shutting_down() {
         return Err(refuse("SERVER_SHUTTING_DOWN", SHUTTING_DOWN.into()));
     }
-    let Some(token) = token(&socket, &auth.ok()) else {
+    let auth = auth.ok();
+    let resume = match auth.as_ref().and_then(|a| a.get("lastOrderSeq")) {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(n) => Some(n),
+            None => {
+                return Err(refuse(
+                    "INVALID_PAYLOAD",
+                    "INVALID_PAYLOAD: auth.lastOrderSeq must be a non-negative integer".into(),
+                ));
+            }
+        },
+    };
+    let Some(token) = token(&socket, &auth) else {
         let e = crate::auth::AuthError::Missing;
         return Err(refuse(e.code(), e.to_string()));
     };
@@ -113,6 +126,7 @@ pub(super) async fn authenticate(
         claims.is_admin(),
         claims.exp,
         permit,
+        resume,
     );
     socket.extensions.insert(Arc::new(session));
     Ok(())
@@ -164,6 +178,10 @@ pub(super) fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
             let _ = socket.disconnect();
             return;
         }
+    }
+    if let Some(since) = session.resume_orders_after {
+        let replay = gateway.bus.replay_orders(&conn, Some(since), true);
+        tracing::debug!(socket = %socket.id, since, replayed = replay.replayed, "orders resumed");
     }
     tokio::spawn(watch_expiry(conn, gateway.auth.leeway_secs()));
 }

@@ -67,6 +67,7 @@ fn register(socket: &SocketRef, gateway: &Arc<Gateway>, session: &Arc<Session>) 
         "unsubscribe:orders",
         orders::unsubscribe,
     );
+    on(socket, gateway, conn, "orders:replay", orders::replay);
     on(socket, gateway, conn, "chat:message", chat::message);
     on(socket, gateway, conn, "subscribe:events", events::subscribe);
     on(

@@ -36,6 +36,8 @@ pub struct Session {
     pub flood: AtomicU32,
     /// Its connection slot.
     pub permit: ConnectionPermit,
+    /// `auth.lastOrderSeq` of the handshake: replay after it on connect.
+    pub resume_orders_after: Option<u64>,
 }
 
 impl Session {
@@ -47,6 +49,7 @@ impl Session {
         admin: bool,
         token_exp: u64,
         permit: ConnectionPermit,
+        resume_orders_after: Option<u64>,
     ) -> Self {
         Self {
             socket_id,
@@ -61,6 +64,7 @@ impl Session {
             refreshed: Notify::new(),
             flood: AtomicU32::new(0),
             permit,
+            resume_orders_after,
         }
     }
 
