@@ -500,3 +500,68 @@ async fn missed_orders_are_replayed_in_order_after_a_reconnect() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn events_polled_from_the_event_service_reach_subscribers_once() {
+    let feed = upstream::events().await;
+    let url = feed.url.clone();
+    let gw = TestGateway::start(move |c| {
+        c.event_service_url = Some(url);
+        plugin_config(c, "event-filter", "interval_ms", "50");
+    })
+    .await;
+    let mut dave = gw.connect("dave").await;
+    dave.emit_ack(
+        "subscribe:events",
+        &json!({ "eventTypes": ["MARKET_HALT"] }),
+    )
+    .await;
+    let halt = json!({ "id": "ev-1", "type": "MARKET_HALT", "title": "Halt", "message": "EURUSD halted",
+                       "severity": "high", "timestamp": gateway::time::now_ms() });
+    feed.state.push("events", &[halt.clone()]);
+    let got = dave
+        .next("event:notification", WAIT)
+        .await
+        .expect("the polled event arrives");
+    assert_eq!(
+        (got["id"].as_str(), got["type"].as_str()),
+        (Some("ev-1"), Some("MARKET_HALT"))
+    );
+    // The same event again (an upstream replaying around its cursor) is not redelivered.
+    feed.state.push("events", &[halt]);
+    let again = dave.drain(Duration::from_millis(800)).await;
+    assert!(
+        !again
+            .iter()
+            .any(|m| matches!(m, Incoming::Event(n, _) if n == "event:notification")),
+        "{again:?}"
+    );
+    assert!(
+        feed.state.requests().iter().skip(1).any(Option::is_some),
+        "later polls send the cursor"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn cors_allows_the_configured_frontend_only() {
+    let gw = TestGateway::start(|c| c.frontend_url = "http://app.test".into()).await;
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/status", gw.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    let ok = preflight("http://app.test").await.unwrap();
+    assert_eq!(
+        ok.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("http://app.test")
+    );
+    let other = preflight("http://evil.test").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    gw.stop().await;
+}
