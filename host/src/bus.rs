@@ -167,7 +167,7 @@ impl Bus {
                 c.session.describe(transport)
             })
             .collect();
-        all.sort_by(|a, b| a.connected_at.cmp(&b.connected_at));
+        all.sort_by_key(|c| c.connected_at);
         all
     }
 

@@ -427,8 +427,10 @@ mod tests {
 
     #[test]
     fn cors_origins() {
-        let mut c = Config::default();
-        c.frontend_url = "http://a.test, http://b.test/".into();
+        let mut c = Config {
+            frontend_url: "http://a.test, http://b.test/".into(),
+            ..Config::default()
+        };
         assert_eq!(
             c.cors_origins().unwrap(),
             ["http://a.test", "http://b.test"]

@@ -122,6 +122,9 @@ impl Metrics {
     }
 }
 
+/// Reads one number off a plugin's slot.
+type SlotValue = fn(&crate::plugin::registry::Slot) -> f64;
+
 /// Reads plugin counters from the registry on each scrape.
 #[derive(Debug)]
 struct PluginCollector(Arc<Registry>);
@@ -137,7 +140,7 @@ impl std::fmt::Debug for Registry {
 impl Collector for PluginCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let slots = self.0.slots();
-        let series: [(&str, &str, fn(&crate::plugin::registry::Slot) -> f64); 3] = [
+        let series: [(&str, &str, SlotValue); 3] = [
             ("plugin_calls", "Plugin calls, by plugin", |s| {
                 s.calls() as f64
             }),

@@ -1,64 +1,213 @@
 //! Where a poller is, kept in [`crate::kv`] so that a reload or restart
-//! neither replays nor skips: the upstream's [`Cursor`], and the
-//! [`RecentKeys`] of the items delivered last, for upstreams that replay
-//! items around the cursor.
+//! neither replays nor skips.
 //!
-//! Both change only through a successful kv write: when the write fails the
-//! value in memory stays as it was and the error says which key could not be
-//! stored, so the poll fails and is retried as a whole.
+//! A [`Checkpoint`] is the upstream's cursor together with the keys of the
+//! items delivered last (for upstreams that replay items around the cursor),
+//! stored as one JSON value under one kv key:
+//! `{"cursor":"c1","delivered":["a","b"]}`. Both change with one kv write,
+//! so they change together or not at all: kv never holds items marked as
+//! delivered behind a cursor that did not move, which after a reload would
+//! skip them for good.
+//!
+//! A poll records what it delivers and where the upstream continues in a
+//! [`Draft`], then [`Checkpoint::commit`]s it. Only a successful write
+//! changes the checkpoint in memory; when the write fails, the error names
+//! the key and the poll fails as a whole, so the retry (or, after a reload,
+//! the stored checkpoint) starts from the previous state and delivers the
+//! same items again.
 //!
 //! ```
-//! use gateway_sdk::cursor::{Cursor, RecentKeys};
+//! use gateway_sdk::cursor::Checkpoint;
 //! # let _host = gateway_sdk::testing::FakeHost::new().install();
 //!
-//! let mut cursor = Cursor::load("cursor");
-//! let mut delivered = RecentKeys::load("delivered", 1000);
-//! assert_eq!(cursor.get(), None); // first poll: from the start
+//! let mut checkpoint = Checkpoint::load("checkpoint", 1000, None);
+//! assert_eq!(checkpoint.cursor(), None); // first poll: from the start
 //! // … an answer with items "a", "a", "b" and cursor "c1":
-//! let fresh: Vec<_> = ["a", "a", "b"].into_iter().filter(|k| delivered.insert(k.to_string())).collect();
+//! let mut next = checkpoint.draft();
+//! let fresh: Vec<_> = ["a", "a", "b"].into_iter().filter(|k| next.deliver(k.to_string())).collect();
 //! assert_eq!(fresh, ["a", "b"]);
-//! delivered.save(1000)?;
-//! cursor.advance(Some("c1".into()))?;
-//! assert_eq!(Cursor::load("cursor").get(), Some("c1"));
+//! next.advance(Some("c1".into()));
+//! checkpoint.commit(next)?;
+//! assert_eq!(checkpoint.cursor(), Some("c1"));
+//!
+//! let reloaded = Checkpoint::load("checkpoint", 1000, None);
+//! assert_eq!(reloaded.cursor(), Some("c1"));
+//! assert!(!reloaded.draft().deliver("a".into()), "delivered before the reload");
 //! # Ok::<(), String>(())
 //! ```
+//!
+//! Earlier versions stored the cursor and the delivered keys under two kv
+//! keys, written one after the other. Given those keys as [`LegacyKeys`],
+//! [`Checkpoint::load`] reads them when there is no checkpoint yet, and the
+//! first successful commit moves them: it writes the checkpoint, then
+//! deletes the old keys.
+//!
+//! [`RecentKeys`] is the bounded set of keys on its own, under its own kv
+//! key, for what is not tied to a cursor (e.g. the event ids a filter saw).
 
 use std::collections::{HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
 
 use crate::kv::{self, KvError};
 use crate::log;
 
-/// An upstream cursor stored as a string under one kv key.
-#[derive(Debug, Clone)]
-pub struct Cursor {
+/// A poller's position: the upstream cursor and the keys of the items
+/// delivered last, at most `capacity`, stored together as one JSON value
+/// under one kv key.
+#[derive(Debug)]
+pub struct Checkpoint {
     kv_key: String,
-    value: Option<String>,
+    cursor: Option<String>,
+    delivered: KeySet,
+    /// Keys of the two-key layout still to delete, after the next commit.
+    legacy: Vec<String>,
 }
 
-impl Cursor {
-    /// The cursor stored under `kv_key`; none when missing or empty.
-    pub fn load(kv_key: &str) -> Self {
+/// The kv keys of the layout before [`Checkpoint`]: the cursor as a string
+/// under one key, the delivered keys as a JSON array of strings under
+/// another.
+#[derive(Debug, Clone, Copy)]
+pub struct LegacyKeys<'a> {
+    /// The key of the cursor.
+    pub cursor: &'a str,
+    /// The key of the delivered keys.
+    pub delivered: &'a str,
+}
+
+/// The next state of a [`Checkpoint`], built during one poll and stored by
+/// [`Checkpoint::commit`].
+#[derive(Debug)]
+#[must_use = "store the draft with `Checkpoint::commit`"]
+pub struct Draft {
+    cursor: Option<String>,
+    delivered: KeySet,
+    /// Whether it differs from the checkpoint it was drafted from.
+    changed: bool,
+}
+
+/// A checkpoint as written to kv.
+#[derive(Serialize)]
+struct Stored<'a> {
+    cursor: Option<&'a str>,
+    delivered: &'a VecDeque<String>,
+}
+
+/// A checkpoint as read from kv.
+#[derive(Deserialize)]
+struct Loaded {
+    cursor: Option<String>,
+    #[serde(default)]
+    delivered: Vec<String>,
+}
+
+impl Checkpoint {
+    /// The checkpoint stored under `kv_key`, remembering at most `capacity`
+    /// delivered keys. When `kv_key` is missing, the cursor and delivered
+    /// keys stored under `legacy`, if given, or none. Unreadable contents
+    /// are ignored with a warning; an empty cursor is none.
+    pub fn load(kv_key: &str, capacity: usize, legacy: Option<LegacyKeys<'_>>) -> Self {
+        let (cursor, delivered) = match (kv::get(kv_key), legacy) {
+            (Some(bytes), _) => match serde_json::from_slice::<Loaded>(&bytes) {
+                Ok(loaded) => (
+                    loaded.cursor.filter(|c| !c.is_empty()),
+                    KeySet::from_keys(loaded.delivered, capacity),
+                ),
+                Err(e) => {
+                    log::warn(&format!("ignoring unreadable kv `{kv_key}`: {e}"));
+                    (None, KeySet::new(capacity))
+                }
+            },
+            (None, Some(old)) => {
+                let cursor = kv::get_string(old.cursor).filter(|c| !c.is_empty());
+                let delivered = read_keys(old.delivered, capacity);
+                if cursor.is_some() || !delivered.order.is_empty() {
+                    log::info(&format!(
+                        "continuing from kv `{}` and `{}`; they move to kv `{kv_key}` at the next save",
+                        old.cursor, old.delivered
+                    ));
+                }
+                (cursor, delivered)
+            }
+            (None, None) => (None, KeySet::new(capacity)),
+        };
         Self {
             kv_key: kv_key.to_owned(),
-            value: kv::get_string(kv_key).filter(|c| !c.is_empty()),
+            cursor,
+            delivered,
+            legacy: legacy
+                .into_iter()
+                .flat_map(|old| [old.cursor, old.delivered])
+                .map(str::to_owned)
+                .collect(),
         }
     }
 
     /// Where the next poll continues; none before the first answer with a cursor.
-    pub fn get(&self) -> Option<&str> {
-        self.value.as_deref()
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
     }
 
-    /// Moves to `next`, the cursor of an answer, storing it when it changed;
-    /// none keeps the current cursor. A failed write leaves it unmoved.
-    pub fn advance(&mut self, next: Option<String>) -> Result<(), String> {
-        if let Some(next) = next
-            && self.value.as_ref() != Some(&next)
-        {
-            kv::set_string(&self.kv_key, &next).map_err(|e| not_stored(&self.kv_key, &e))?;
-            self.value = Some(next);
+    /// A copy to record one poll in; the checkpoint itself changes only
+    /// when the draft is committed.
+    pub fn draft(&self) -> Draft {
+        Draft {
+            cursor: self.cursor.clone(),
+            delivered: self.delivered.clone(),
+            changed: false,
         }
+    }
+
+    /// Stores `draft`, drafted from this checkpoint, with one kv write and
+    /// then takes it over; a draft without changes writes nothing. When the
+    /// write fails, neither kv nor the checkpoint in memory changes and the
+    /// error names the key.
+    ///
+    /// The first successful write also deletes the [`LegacyKeys`] given to
+    /// [`Checkpoint::load`]; a key that cannot be deleted is logged and
+    /// tried again at the next write (it is no longer read either way).
+    pub fn commit(&mut self, draft: Draft) -> Result<(), String> {
+        if !draft.changed {
+            return Ok(());
+        }
+        let stored = Stored {
+            cursor: draft.cursor.as_deref(),
+            delivered: &draft.delivered.order,
+        };
+        kv::set_json(&self.kv_key, &stored).map_err(|e| not_stored(&self.kv_key, &e))?;
+        self.cursor = draft.cursor;
+        self.delivered = draft.delivered;
+        self.legacy.retain(|key| match kv::delete(key) {
+            Ok(()) => false,
+            Err(e) => {
+                log::warn(&format!(
+                    "cannot delete the old kv `{key}` (no longer read): {}",
+                    e.describe()
+                ));
+                true
+            }
+        });
         Ok(())
+    }
+}
+
+impl Draft {
+    /// Records `key` as delivered, forgetting the oldest key when full;
+    /// false when it was delivered before, by this poll or an earlier one.
+    pub fn deliver(&mut self, key: String) -> bool {
+        let new = self.delivered.insert(key);
+        self.changed |= new;
+        new
+    }
+
+    /// Moves to `next`, the cursor of the answer; none keeps the current one.
+    pub fn advance(&mut self, next: Option<String>) {
+        if let Some(next) = next
+            && self.cursor.as_ref() != Some(&next)
+        {
+            self.cursor = Some(next);
+            self.changed = true;
+        }
     }
 }
 
@@ -67,35 +216,64 @@ impl Cursor {
 #[derive(Debug, Clone)]
 pub struct RecentKeys {
     kv_key: String,
-    order: VecDeque<String>,
-    set: HashSet<String>,
-    capacity: usize,
+    keys: KeySet,
 }
 
 impl RecentKeys {
     /// The keys stored under `kv_key`, or none; unreadable contents are
     /// ignored with a warning.
     pub fn load(kv_key: &str, capacity: usize) -> Self {
-        let mut keys = Self {
+        Self {
             kv_key: kv_key.to_owned(),
-            order: VecDeque::new(),
-            set: HashSet::new(),
-            capacity,
-        };
-        if let Some(bytes) = kv::get(kv_key) {
-            match serde_json::from_slice::<Vec<String>>(&bytes) {
-                Ok(stored) => stored.into_iter().for_each(|k| {
-                    keys.insert(k);
-                }),
-                Err(e) => log::warn(&format!("ignoring unreadable kv `{kv_key}`: {e}")),
-            }
+            keys: read_keys(kv_key, capacity),
         }
-        keys
     }
 
     /// Remembers `key`, forgetting the oldest one when full; false when it
     /// was already known.
     pub fn insert(&mut self, key: String) -> bool {
+        self.keys.insert(key)
+    }
+
+    /// Stores the newest `max` keys (all of them when `max` is at least the
+    /// capacity).
+    pub fn save(&self, max: usize) -> Result<(), String> {
+        let order = &self.keys.order;
+        let newest: Vec<&String> = order.iter().skip(order.len().saturating_sub(max)).collect();
+        kv::set_json(&self.kv_key, &newest).map_err(|e| not_stored(&self.kv_key, &e))
+    }
+}
+
+/// A set of at most `capacity` keys that forgets the oldest first.
+#[derive(Debug, Clone)]
+struct KeySet {
+    /// Oldest first.
+    order: VecDeque<String>,
+    set: HashSet<String>,
+    capacity: usize,
+}
+
+impl KeySet {
+    fn new(capacity: usize) -> Self {
+        Self {
+            order: VecDeque::new(),
+            set: HashSet::new(),
+            capacity,
+        }
+    }
+
+    /// `keys`, oldest first, of which the newest `capacity` are kept.
+    fn from_keys(keys: Vec<String>, capacity: usize) -> Self {
+        let mut set = Self::new(capacity);
+        for key in keys {
+            set.insert(key);
+        }
+        set
+    }
+
+    /// Adds `key`, forgetting the oldest one when full; false when it was
+    /// already there.
+    fn insert(&mut self, key: String) -> bool {
         if self.set.contains(&key) {
             return false;
         }
@@ -108,14 +286,18 @@ impl RecentKeys {
         self.order.push_back(key);
         true
     }
+}
 
-    /// Stores the newest `max` keys (all of them when `max` is at least the
-    /// capacity).
-    pub fn save(&self, max: usize) -> Result<(), String> {
-        let skip = self.order.len().saturating_sub(max);
-        let newest: Vec<&String> = self.order.iter().skip(skip).collect();
-        kv::set_json(&self.kv_key, &newest).map_err(|e| not_stored(&self.kv_key, &e))
-    }
+/// The keys stored as a JSON array under `kv_key`, or none; unreadable
+/// contents are ignored with a warning.
+fn read_keys(kv_key: &str, capacity: usize) -> KeySet {
+    let keys = kv::get(kv_key).map_or_else(Vec::new, |bytes| {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            log::warn(&format!("ignoring unreadable kv `{kv_key}`: {e}"));
+            Vec::new()
+        })
+    });
+    KeySet::from_keys(keys, capacity)
 }
 
 /// A readable sentence for a failed kv write of `key`.
@@ -126,7 +308,31 @@ fn not_stored(key: &str, error: &KvError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::FakeHost;
+    use crate::log::Level;
+    use crate::testing::{FakeHost, HostHandle};
+
+    const KEY: &str = "checkpoint";
+    const OLD: LegacyKeys<'static> = LegacyKeys {
+        cursor: "cursor",
+        delivered: "delivered",
+    };
+
+    /// Delivers `keys` and advances to `cursor` in a draft of `checkpoint`:
+    /// the keys that were new, and the draft.
+    fn poll(checkpoint: &Checkpoint, keys: &[&str], cursor: &str) -> (Vec<String>, Draft) {
+        let mut next = checkpoint.draft();
+        let fresh = keys
+            .iter()
+            .map(|k| (*k).to_owned())
+            .filter(|k| next.deliver(k.clone()))
+            .collect();
+        next.advance(Some(cursor.to_owned()));
+        (fresh, next)
+    }
+
+    fn stored(host: &HostHandle) -> String {
+        String::from_utf8(host.kv(KEY).expect("a stored checkpoint")).unwrap()
+    }
 
     #[test]
     fn forgets_the_oldest_beyond_capacity() {
@@ -164,47 +370,220 @@ mod tests {
     }
 
     #[test]
-    fn cursor_changes_only_to_a_new_value() {
-        let host = FakeHost::new().kv("empty", b"").install();
-        assert_eq!(Cursor::load("empty").get(), None);
-        let mut c = Cursor::load("cursor");
-        assert_eq!(c.get(), None);
-        c.advance(None).unwrap();
-        assert_eq!(host.kv("cursor"), None, "nothing to store");
-        c.advance(Some("c1".into())).unwrap();
-        assert_eq!(c.get(), Some("c1"));
-        assert_eq!(host.kv("cursor").unwrap(), b"c1");
-        c.advance(None).unwrap();
-        assert_eq!(c.get(), Some("c1"), "an answer without cursor keeps it");
-        assert_eq!(Cursor::load("cursor").get(), Some("c1"));
-    }
-
-    #[test]
-    fn failed_writes_change_nothing_and_name_the_key() {
+    fn a_failed_recent_keys_write_names_the_key() {
         let host = FakeHost::new()
-            .kv("cursor", b"c1")
             .kv_fail("", KvError::QuotaExceeded("64 KiB".into()))
             .install();
-        let mut c = Cursor::load("cursor");
-        assert_eq!(
-            c.advance(Some("c2".into())).unwrap_err(),
-            "cannot store kv `cursor`: quota exceeded (64 KiB)"
-        );
-        assert_eq!(c.get(), Some("c1"));
-        c.advance(Some("c1".into())).unwrap();
-
         let mut keys = RecentKeys::load("delivered", 10);
         keys.insert("a".into());
-        host.kv_fail("delivered", KvError::Unavailable("disk full".into()));
         assert_eq!(
             keys.save(10).unwrap_err(),
-            "cannot store kv `delivered`: disk full"
+            "cannot store kv `delivered`: quota exceeded (64 KiB)"
         );
         assert_eq!(host.kv("delivered"), None);
         host.kv_recover("");
-        host.kv_recover("delivered");
         keys.save(10).unwrap();
-        c.advance(Some("c2".into())).unwrap();
-        assert_eq!(host.kv("cursor").unwrap(), b"c2");
+        assert_eq!(host.kv("delivered").unwrap(), br#"["a"]"#);
+    }
+
+    #[test]
+    fn cursor_and_delivered_keys_are_one_value_and_survive_a_reload() {
+        let host = FakeHost::new().install();
+        let mut c = Checkpoint::load(KEY, 3, None);
+        assert_eq!(c.cursor(), None);
+        let (fresh, next) = poll(&c, &["a", "a", "b"], "c1");
+        assert_eq!(fresh, ["a", "b"]);
+        c.commit(next).unwrap();
+        assert_eq!(c.cursor(), Some("c1"));
+        assert_eq!(stored(&host), r#"{"cursor":"c1","delivered":["a","b"]}"#);
+
+        let mut c = Checkpoint::load(KEY, 3, None);
+        assert_eq!(c.cursor(), Some("c1"));
+        let (fresh, next) = poll(&c, &["b", "c", "d"], "c2");
+        assert_eq!(fresh, ["c", "d"]);
+        c.commit(next).unwrap();
+        assert_eq!(
+            stored(&host),
+            r#"{"cursor":"c2","delivered":["b","c","d"]}"#,
+            "at most the capacity, oldest forgotten"
+        );
+        assert_eq!(host.kv("cursor"), None);
+        assert_eq!(host.kv("delivered"), None);
+    }
+
+    #[test]
+    fn a_draft_without_changes_writes_nothing() {
+        let host = FakeHost::new()
+            .kv(KEY, br#"{"cursor":"c1","delivered":["a"]}"#)
+            .kv_fail("", KvError::Unavailable("read-only".into()))
+            .install();
+        let mut c = Checkpoint::load(KEY, 10, None);
+        let mut next = c.draft();
+        assert!(!next.deliver("a".into()));
+        next.advance(None);
+        next.advance(Some("c1".into()));
+        c.commit(next).unwrap();
+        assert_eq!(c.cursor(), Some("c1"));
+
+        host.kv_recover("");
+        let mut next = c.draft();
+        next.advance(Some("c2".into()));
+        c.commit(next).unwrap();
+        assert_eq!(stored(&host), r#"{"cursor":"c2","delivered":["a"]}"#);
+        let mut next = c.draft();
+        assert!(next.deliver("b".into()));
+        c.commit(next).unwrap();
+        assert_eq!(
+            stored(&host),
+            r#"{"cursor":"c2","delivered":["a","b"]}"#,
+            "new keys without a new cursor"
+        );
+    }
+
+    #[test]
+    fn a_failed_commit_changes_nothing_and_the_retry_delivers() {
+        let host = FakeHost::new()
+            .kv(KEY, br#"{"cursor":"c1","delivered":["a"]}"#)
+            .kv_fail(KEY, KvError::QuotaExceeded("64 KiB".into()))
+            .install();
+        let mut c = Checkpoint::load(KEY, 10, None);
+        let (fresh, next) = poll(&c, &["a", "b"], "c2");
+        assert_eq!(fresh, ["b"]);
+        assert_eq!(
+            c.commit(next).unwrap_err(),
+            "cannot store kv `checkpoint`: quota exceeded (64 KiB)"
+        );
+        assert_eq!(c.cursor(), Some("c1"), "the cursor did not move");
+        assert_eq!(stored(&host), r#"{"cursor":"c1","delivered":["a"]}"#);
+
+        host.kv_recover(KEY);
+        let (fresh, next) = poll(&c, &["a", "b"], "c2");
+        assert_eq!(fresh, ["b"], "b was not remembered as delivered");
+        c.commit(next).unwrap();
+        assert_eq!(stored(&host), r#"{"cursor":"c2","delivered":["a","b"]}"#);
+        assert!(poll(&c, &["a", "b"], "c2").0.is_empty());
+    }
+
+    #[test]
+    fn a_reload_after_a_failed_commit_loses_nothing_and_repeats_nothing() {
+        let host = FakeHost::new().install();
+        let mut c = Checkpoint::load(KEY, 10, None);
+        let (_, next) = poll(&c, &["a"], "c1");
+        c.commit(next).unwrap();
+
+        host.kv_fail(KEY, KvError::Unavailable("disk full".into()));
+        let (fresh, next) = poll(&c, &["a", "b"], "c2");
+        assert_eq!(fresh, ["b"]);
+        assert!(c.commit(next).is_err());
+        drop(c);
+
+        host.kv_recover(KEY);
+        let mut c = Checkpoint::load(KEY, 10, None);
+        assert_eq!(c.cursor(), Some("c1"), "polls again from before b");
+        let (fresh, next) = poll(&c, &["a", "b"], "c2");
+        assert_eq!(fresh, ["b"], "b is delivered, a is not delivered twice");
+        c.commit(next).unwrap();
+        assert_eq!(stored(&host), r#"{"cursor":"c2","delivered":["a","b"]}"#);
+    }
+
+    #[test]
+    fn migrates_the_two_key_layout_at_the_first_successful_commit() {
+        let host = FakeHost::new()
+            .kv("cursor", b"c1")
+            .kv("delivered", br#"["a"]"#)
+            .kv_fail(KEY, KvError::Unavailable("disk full".into()))
+            .install();
+        let mut c = Checkpoint::load(KEY, 10, Some(OLD));
+        assert_eq!(c.cursor(), Some("c1"));
+        assert_eq!(
+            host.take_logs(),
+            [(
+                Level::Info,
+                "continuing from kv `cursor` and `delivered`; they move to kv `checkpoint` at the next save"
+                    .to_owned()
+            )]
+        );
+        let (fresh, next) = poll(&c, &["a", "b"], "c2");
+        assert_eq!(fresh, ["b"]);
+        assert!(c.commit(next).is_err());
+        assert_eq!(host.kv(KEY), None);
+        assert_eq!(host.kv("cursor").unwrap(), b"c1", "the old layout stays");
+        assert_eq!(host.kv("delivered").unwrap(), br#"["a"]"#);
+
+        host.kv_recover(KEY);
+        let mut c = Checkpoint::load(KEY, 10, Some(OLD));
+        assert_eq!(
+            c.cursor(),
+            Some("c1"),
+            "a reload reads the old layout again"
+        );
+        let (fresh, next) = poll(&c, &["a", "b"], "c2");
+        assert_eq!(fresh, ["b"]);
+        c.commit(next).unwrap();
+        assert_eq!(stored(&host), r#"{"cursor":"c2","delivered":["a","b"]}"#);
+        assert_eq!(host.kv("cursor"), None);
+        assert_eq!(host.kv("delivered"), None);
+
+        host.take_logs();
+        let c = Checkpoint::load(KEY, 10, Some(OLD));
+        assert_eq!(c.cursor(), Some("c2"));
+        assert!(poll(&c, &["a", "b"], "c2").0.is_empty());
+        assert!(host.logs().is_empty(), "{:?}", host.logs());
+    }
+
+    #[test]
+    fn old_keys_left_behind_are_not_read_and_deleted_at_a_later_commit() {
+        let host = FakeHost::new()
+            .kv(KEY, br#"{"cursor":"c2","delivered":["b"]}"#)
+            .kv("cursor", b"c1")
+            .kv("delivered", br#"["a"]"#)
+            .kv_fail("delivered", KvError::Unavailable("disk full".into()))
+            .install();
+        let mut c = Checkpoint::load(KEY, 10, Some(OLD));
+        assert_eq!(c.cursor(), Some("c2"));
+        let (fresh, next) = poll(&c, &["a", "b"], "c3");
+        assert_eq!(fresh, ["a"], "the old keys are not read");
+        c.commit(next).unwrap();
+        assert_eq!(host.kv("cursor"), None);
+        assert_eq!(
+            host.logs_at(Level::Warn),
+            ["cannot delete the old kv `delivered` (no longer read): disk full"]
+        );
+
+        host.kv_recover("delivered");
+        let (_, next) = poll(&c, &[], "c4");
+        c.commit(next).unwrap();
+        assert_eq!(host.kv("delivered"), None);
+        assert_eq!(stored(&host), r#"{"cursor":"c4","delivered":["b","a"]}"#);
+    }
+
+    #[test]
+    fn unreadable_or_empty_values_start_from_nothing() {
+        let host = FakeHost::new()
+            .kv(KEY, b"{")
+            .kv("other", br#"{"cursor":""}"#)
+            .kv("cursor", b"")
+            .kv("delivered", b"[1]")
+            .install();
+        let c = Checkpoint::load(KEY, 10, None);
+        assert_eq!(c.cursor(), None);
+        assert!(c.draft().deliver("a".into()));
+        assert_eq!(Checkpoint::load("other", 10, None).cursor(), None);
+        let c = Checkpoint::load("new", 10, Some(OLD));
+        assert_eq!(c.cursor(), None);
+        assert_eq!(
+            host.logs_at(Level::Warn)
+                .iter()
+                .map(|m| m.split(':').next().unwrap())
+                .collect::<Vec<_>>(),
+            [
+                "ignoring unreadable kv `checkpoint`",
+                "ignoring unreadable kv `delivered`"
+            ]
+        );
+        assert!(
+            host.logs_at(Level::Info).is_empty(),
+            "nothing to continue from"
+        );
     }
 }

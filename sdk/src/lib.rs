@@ -36,8 +36,8 @@
 //! Built on them, for plugins that poll an upstream service:
 //! [`upstream`] (base URL, query encoding, JSON `GET` with readable errors),
 //! [`fields`] (typed fields of the answer's JSON items), [`cursor`] (the
-//! cursor and recently delivered keys, kept in kv) and [`backoff`]
-//! (exponential backoff while the service fails).
+//! cursor and recently delivered keys, kept in kv as one checkpoint) and
+//! [`backoff`] (exponential backoff while the service fails).
 
 pub mod backoff;
 pub mod bindings;

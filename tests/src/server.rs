@@ -27,7 +27,7 @@ pub fn plugin_config(config: &mut Config, name: &str, key: &str, value: &str) {
     config
         .plugins
         .entry(name.to_owned())
-        .or_insert_with(Manifest::default)
+        .or_default()
         .config
         .insert(key.to_owned(), ConfigValue::String(value.to_owned()));
 }

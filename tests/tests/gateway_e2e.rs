@@ -39,10 +39,10 @@ async fn prices_flow_from_the_simulated_source_to_subscribers_only() {
     assert_eq!(update["symbol"], "EURUSD");
     assert!(update["bid"].as_f64().unwrap() < update["ask"].as_f64().unwrap());
     for m in alice.drain(Duration::from_millis(300)).await {
-        if let Incoming::Event(name, data) = m {
-            if name == "price:update" {
-                assert_eq!(data["symbol"], "EURUSD", "only subscribed symbols arrive");
-            }
+        if let Incoming::Event(name, data) = m
+            && name == "price:update"
+        {
+            assert_eq!(data["symbol"], "EURUSD", "only subscribed symbols arrive");
         }
     }
     gw.stop().await;
@@ -518,7 +518,7 @@ async fn events_polled_from_the_event_service_reach_subscribers_once() {
     .await;
     let halt = json!({ "id": "ev-1", "type": "MARKET_HALT", "title": "Halt", "message": "EURUSD halted",
                        "severity": "high", "timestamp": gateway::time::now_ms() });
-    feed.state.push("events", &[halt.clone()]);
+    feed.state.push("events", std::slice::from_ref(&halt));
     let got = dave
         .next("event:notification", WAIT)
         .await

@@ -48,7 +48,7 @@ impl PluginEngine {
             .total_tables(POOL_INSTANCES * 2)
             .max_memory_size(max_memory_bytes);
         let (engine, pooling) = match Engine::new(
-            &base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pool)),
+            base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pool)),
         ) {
             Ok(engine) => (engine, true),
             Err(e) => {

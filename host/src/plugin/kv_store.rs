@@ -111,15 +111,26 @@ impl KvNamespace {
                 needed,
             });
         }
-        entries.insert(key.to_owned(), value);
-        self.persist(&entries)
+        let old = entries.insert(key.to_owned(), value);
+        let persisted = self.persist(&entries);
+        if persisted.is_err() {
+            // The plugin is told the write failed: memory must agree.
+            match old {
+                Some(v) => entries.insert(key.to_owned(), v),
+                None => entries.remove(key),
+            };
+        }
+        persisted
     }
 
     /// Removes `key`.
     pub fn delete(&self, key: &str) -> Result<(), KvError> {
         let mut entries = self.entries.lock();
-        if entries.remove(key).is_some() {
-            self.persist(&entries)?;
+        if let Some(old) = entries.remove(key)
+            && let Err(e) = self.persist(&entries)
+        {
+            entries.insert(key.to_owned(), old);
+            return Err(e);
         }
         Ok(())
     }
@@ -166,6 +177,25 @@ mod tests {
         let reopened = KvStore::new(Some(dir.path().to_owned())).namespace("poller", 1024);
         assert_eq!(reopened.get("cursor"), Some(b"42".to_vec()));
         assert_eq!(reopened.get("gone"), None);
+    }
+
+    #[test]
+    fn a_failed_persist_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KvStore::new(Some(dir.path().to_owned()));
+        let ns = store.namespace("p", 1024);
+        ns.set("cursor", b"1".to_vec()).unwrap();
+        // Make the kv directory unwritable by putting a file where it must be.
+        std::fs::remove_dir_all(dir.path().join("kv")).unwrap();
+        std::fs::write(dir.path().join("kv"), b"not a dir").unwrap();
+        assert!(matches!(
+            ns.set("cursor", b"2".to_vec()),
+            Err(KvError::Unavailable(_))
+        ));
+        assert!(ns.delete("cursor").is_err());
+        assert_eq!(ns.get("cursor"), Some(b"1".to_vec()));
+        assert!(ns.set("new", b"x".to_vec()).is_err());
+        assert_eq!(ns.get("new"), None);
     }
 
     #[test]

@@ -36,10 +36,10 @@ pub fn is_event_type(s: &str) -> bool {
 }
 
 /// The payload as an object (`None` payload allowed when `optional`).
-pub fn object<'a>(
-    payload: Option<&'a Value>,
+pub fn object(
+    payload: Option<&Value>,
     optional: bool,
-) -> Result<Option<&'a serde_json::Map<String, Value>>, Rejection> {
+) -> Result<Option<&serde_json::Map<String, Value>>, Rejection> {
     match payload {
         None | Some(Value::Null) if optional => Ok(None),
         None | Some(Value::Null) => Err(Rejection::invalid("a payload object is required")),

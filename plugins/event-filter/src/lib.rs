@@ -118,6 +118,7 @@ mod tests {
     use gateway_sdk::log::Level;
     use gateway_sdk::testing::{FakeHost, HostHandle};
     use serde_json::{Value, json};
+    use source::CHECKPOINT_KEY;
 
     const URL: &str = "http://events.test/events";
 
@@ -155,6 +156,26 @@ mod tests {
         FakeHost::new()
             .config("url", "http://events.test")
             .time_ms(1_700_000_000_000)
+    }
+
+    /// An answer with `cursor` that replays `e-1` and has `e-2`.
+    fn replay_and_more(cursor: Value) -> String {
+        answer(
+            cursor,
+            &[upstream_event("e-1", "low"), upstream_event("e-2", "low")],
+        )
+    }
+
+    /// A stored checkpoint at `cursor`, having delivered `ids`.
+    fn checkpoint(cursor: &str, ids: &[&str]) -> Vec<u8> {
+        json!({"cursor": cursor, "delivered": ids})
+            .to_string()
+            .into_bytes()
+    }
+
+    /// The event source's checkpoint in kv.
+    fn stored(host: &HostHandle) -> Value {
+        serde_json::from_slice(&host.kv(CHECKPOINT_KEY).expect("a checkpoint")).unwrap()
     }
 
     fn urls(host: &HostHandle) -> Vec<String> {
@@ -392,36 +413,121 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_kv_write_fails_the_poll_and_the_retry_delivers_the_events() {
+    fn a_failed_checkpoint_write_changes_nothing_and_the_retry_delivers() {
         let host = source_host()
-            .kv("cursor", b"c1")
-            .kv_fail("delivered", KvError::Unavailable("disk full".into()))
-            .respond(
-                URL,
-                200,
-                &answer(json!("c2"), &[upstream_event("e-1", "low")]),
-            )
+            .kv(CHECKPOINT_KEY, &checkpoint("c1", &["e-1"]))
+            .kv_fail(CHECKPOINT_KEY, KvError::Unavailable("disk full".into()))
+            .respond(URL, 200, &replay_and_more(json!("c2")))
             .install();
         let mut f = SystemEvents::init().unwrap();
         assert_eq!(
             f.poll().unwrap_err(),
-            "cannot store kv `delivered`: disk full (next try in 1 s)"
+            "cannot store kv `checkpoint`: disk full (next try in 1 s)"
         );
-        assert_eq!(host.kv("cursor").unwrap(), b"c1");
+        assert_eq!(
+            host.kv(CHECKPOINT_KEY).unwrap(),
+            checkpoint("c1", &["e-1"]),
+            "kv did not change"
+        );
 
         host.advance_ms(1_000);
-        host.kv_recover("delivered");
-        host.kv_fail("cursor", KvError::Unavailable("disk full".into()));
+        host.kv_fail(CHECKPOINT_KEY, KvError::QuotaExceeded("64 KiB".into()));
         assert_eq!(
             f.poll().unwrap_err(),
-            "cannot store kv `cursor`: disk full (next try in 2 s)"
+            "cannot store kv `checkpoint`: quota exceeded (64 KiB) (next try in 2 s)"
         );
 
         host.advance_ms(2_000);
-        host.kv_recover("cursor");
+        host.kv_recover(CHECKPOINT_KEY);
+        assert_eq!(
+            ids(&f.poll().unwrap()),
+            ["e-2"],
+            "the retry delivers what the failed polls did not, and e-1 not twice"
+        );
+        assert_eq!(
+            urls(&host),
+            vec![format!("{URL}?since=c1"); 3],
+            "the cursor did not move in memory"
+        );
+        assert_eq!(
+            stored(&host),
+            json!({"cursor": "c2", "delivered": ["e-1", "e-2"]})
+        );
+        assert!(f.poll().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_reload_after_a_failed_checkpoint_write_loses_nothing_and_repeats_nothing() {
+        let host = source_host()
+            .respond(
+                URL,
+                200,
+                &answer(json!("c1"), &[upstream_event("e-1", "low")]),
+            )
+            .install();
+        let mut f = SystemEvents::init().unwrap();
         assert_eq!(ids(&f.poll().unwrap()), ["e-1"]);
-        assert_eq!(host.kv("cursor").unwrap(), b"c2");
-        assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 3]);
+
+        // The next answer cannot be stored, and the plugin is reloaded
+        // before the retry.
+        host.kv_fail("", KvError::Unavailable("disk full".into()));
+        host.respond(URL, 200, &replay_and_more(json!("c2")));
+        assert_eq!(
+            f.poll().unwrap_err(),
+            "cannot store kv `checkpoint`: disk full (next try in 1 s)"
+        );
+        drop(f);
+
+        host.kv_recover("");
+        let mut f = SystemEvents::init().unwrap();
+        assert_eq!(ids(&f.poll().unwrap()), ["e-2"]);
+        assert!(f.poll().unwrap().is_empty());
+        assert_eq!(
+            urls(&host),
+            [
+                URL.to_owned(),
+                format!("{URL}?since=c1"),
+                format!("{URL}?since=c1"),
+                format!("{URL}?since=c2"),
+            ]
+        );
+    }
+
+    #[test]
+    fn continues_from_the_two_kv_keys_of_earlier_versions_and_moves_them() {
+        let host = source_host()
+            .kv("cursor", b"c1")
+            .kv("delivered", br#"["e-1"]"#)
+            .kv(FILTERED_KEY, br#"["e-0"]"#)
+            .kv_fail(CHECKPOINT_KEY, KvError::Unavailable("disk full".into()))
+            .respond(URL, 200, &replay_and_more(json!("c2")))
+            .install();
+        let mut f = SystemEvents::init().unwrap();
+        assert!(f.poll().is_err());
+        assert_eq!(host.kv(CHECKPOINT_KEY), None);
+        assert_eq!(host.kv("cursor").unwrap(), b"c1", "kept until a save");
+        drop(f);
+
+        host.kv_recover(CHECKPOINT_KEY);
+        let mut f = SystemEvents::init().unwrap();
+        assert_eq!(ids(&f.poll().unwrap()), ["e-2"]);
+        assert_eq!(
+            stored(&host),
+            json!({"cursor": "c2", "delivered": ["e-1", "e-2"]})
+        );
+        assert_eq!(host.kv("cursor"), None);
+        assert_eq!(host.kv("delivered"), None);
+        assert_eq!(
+            host.kv(FILTERED_KEY).unwrap(),
+            br#"["e-0"]"#,
+            "the filter's own memory stays"
+        );
+        assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 2]);
+
+        drop(f);
+        let mut f = SystemEvents::init().unwrap();
+        assert!(f.poll().unwrap().is_empty());
+        assert_eq!(urls(&host).last().unwrap(), &format!("{URL}?since=c2"));
     }
 
     #[test]
@@ -445,7 +551,10 @@ mod tests {
             events[1].extra_json.as_deref(),
             Some(r#"{"symbol":"EURUSD"}"#)
         );
-        assert_eq!(host.kv("cursor").unwrap(), b"p/1 2");
+        assert_eq!(
+            stored(&host),
+            json!({"cursor": "p/1 2", "delivered": ["e-1", "e-2"]})
+        );
 
         host.respond(URL, 200, &answer(json!(7), &[]));
         assert!(f.poll().unwrap().is_empty());
@@ -546,7 +655,7 @@ mod tests {
     #[test]
     fn backs_off_while_the_service_is_down_and_keeps_the_cursor() {
         let host = source_host()
-            .kv("cursor", b"c1")
+            .kv(CHECKPOINT_KEY, &checkpoint("c1", &[]))
             .fail(URL, HttpError::Timeout)
             .install();
         let mut f = SystemEvents::init().unwrap();
@@ -573,6 +682,6 @@ mod tests {
         );
         assert_eq!(ids(&f.poll().unwrap()), ["e-1"]);
         assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 3]);
-        assert_eq!(host.kv("cursor").unwrap(), b"c2");
+        assert_eq!(stored(&host)["cursor"], "c2");
     }
 }

@@ -1,22 +1,29 @@
 //! The event source: polls the event service (`GET {url}/events`, then
 //! `GET {url}/events?since=CURSOR`; answer `{ cursor, events: [Event] }`).
 //!
-//! Like the order poller, it stores the cursor (kv `cursor`) and the ids of
-//! the last 1000 delivered events (kv `delivered`) only once a batch is
-//! built, so neither a reload nor a replaying service delivers an event
-//! twice, and backs off exponentially while the service fails.
+//! Like the order poller, it stores the cursor and the ids of the last 1000
+//! delivered events together, with one kv write (kv `checkpoint`), only once
+//! a batch is built, so neither a reload nor a replaying service delivers an
+//! event twice, and a failed write skips none; it backs off exponentially
+//! while the service fails. Earlier versions kept the two in kv `cursor` and
+//! `delivered`; those are read while there is no checkpoint and moved into
+//! it at the first save.
 
 use gateway_sdk::backoff::Backoff;
-use gateway_sdk::cursor::{Cursor, RecentKeys};
+use gateway_sdk::cursor::{Checkpoint, LegacyKeys};
 use gateway_sdk::fields::{self, Drops};
 use gateway_sdk::{Event, log, upstream};
 
 use crate::events;
 
-/// kv key of the upstream cursor.
-const CURSOR_KEY: &str = "cursor";
-/// kv key of the recently delivered event ids.
-const DELIVERED_KEY: &str = "delivered";
+/// kv key of the checkpoint: the upstream cursor and the recently delivered
+/// event ids.
+pub(crate) const CHECKPOINT_KEY: &str = "checkpoint";
+/// Where earlier versions kept the cursor and the delivered event ids.
+const LEGACY_KEYS: LegacyKeys<'static> = LegacyKeys {
+    cursor: "cursor",
+    delivered: "delivered",
+};
 /// How many delivered event ids are remembered.
 const DELIVERED_CAPACITY: usize = 1000;
 
@@ -25,9 +32,8 @@ const DELIVERED_CAPACITY: usize = 1000;
 pub(crate) struct EventSource {
     /// The service's base URL.
     base: String,
-    /// Where the next poll continues.
-    cursor: Cursor,
-    delivered: RecentKeys,
+    /// Where the next poll continues, and what was delivered last.
+    checkpoint: Checkpoint,
     backoff: Backoff,
 }
 
@@ -36,8 +42,7 @@ impl EventSource {
     pub(crate) fn new(base: String) -> Self {
         Self {
             base,
-            cursor: Cursor::load(CURSOR_KEY),
-            delivered: RecentKeys::load(DELIVERED_KEY, DELIVERED_CAPACITY),
+            checkpoint: Checkpoint::load(CHECKPOINT_KEY, DELIVERED_CAPACITY, Some(LEGACY_KEYS)),
             backoff: Backoff::default(),
         }
     }
@@ -53,14 +58,14 @@ impl EventSource {
 
     /// The URL of the next request.
     fn url(&self) -> String {
-        match self.cursor.get() {
+        match self.checkpoint.cursor() {
             None => format!("{}/events", self.base),
             Some(c) => format!("{}/events?since={}", self.base, upstream::encode(c)),
         }
     }
 
-    /// One request: the new, valid events of the answer. The cursor and the
-    /// delivered ids change (in memory and in kv) only when it succeeds.
+    /// One request: the new, valid events of the answer. The checkpoint
+    /// changes (in memory and in kv) only when it succeeds.
     fn fetch(&mut self) -> Result<Vec<Event>, String> {
         let url = self.url();
         let answer = upstream::get_json(&url)?;
@@ -70,14 +75,14 @@ impl EventSource {
         let raw = fields::array(answer, "events").map_err(invalid)?;
 
         let mut drops = Drops::default();
-        let mut delivered = self.delivered.clone();
+        let mut next = self.checkpoint.draft();
         let mut repeated = 0;
         let events: Vec<Event> = raw
             .iter()
             .enumerate()
             .filter_map(|(i, v)| drops.keep(|| format!("events[{i}]"), events::event(v)))
             .filter(|e| {
-                let new = delivered.insert(e.id.clone());
+                let new = next.deliver(e.id.clone());
                 repeated += usize::from(!new);
                 new
             })
@@ -89,11 +94,8 @@ impl EventSource {
             ));
         }
 
-        if !events.is_empty() {
-            delivered.save(DELIVERED_CAPACITY)?;
-        }
-        self.cursor.advance(cursor)?;
-        self.delivered = delivered;
+        next.advance(cursor);
+        self.checkpoint.commit(next)?;
         Ok(events)
     }
 }

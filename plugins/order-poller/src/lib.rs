@@ -10,9 +10,13 @@
 //! type, are dropped with a warning.
 //!
 //! Nothing is delivered twice or skipped, across polls and across reloads:
-//! the cursor (kv `cursor`) and the keys of the last 1000 delivered items
-//! (kv `delivered`) are stored only once the batch is built, and an item
-//! already delivered (same type, id and timestamp) is not delivered again.
+//! the cursor and the keys of the last 1000 delivered items are stored
+//! together, with one kv write (kv `checkpoint`), only once the batch is
+//! built, and an item already delivered (same type, id and timestamp) is
+//! not delivered again. When that write fails, the poll fails and nothing
+//! moves, so the retry (or a reload) delivers the batch's new items. Earlier
+//! versions kept the two in kv `cursor` and `delivered`; those are read
+//! while there is no checkpoint and moved into it at the first save.
 //!
 //! Config:
 //! - `url` (required): the service's base URL; the host sets it from
@@ -26,16 +30,20 @@
 mod items;
 
 use gateway_sdk::backoff::Backoff;
-use gateway_sdk::cursor::{Cursor, RecentKeys};
+use gateway_sdk::cursor::{Checkpoint, LegacyKeys};
 use gateway_sdk::fields::{self, Drops};
 use gateway_sdk::{OrderBatch, OrderPoller, PluginInfo, PollerInfo, config, log, upstream};
 
 const DEFAULT_INTERVAL_MS: u32 = 1000;
 const MIN_INTERVAL_MS: u32 = 10;
-/// kv key of the upstream cursor.
-const CURSOR_KEY: &str = "cursor";
-/// kv key of the recently delivered item keys.
-const DELIVERED_KEY: &str = "delivered";
+/// kv key of the checkpoint: the upstream cursor and the recently delivered
+/// item keys.
+const CHECKPOINT_KEY: &str = "checkpoint";
+/// Where earlier versions kept the cursor and the delivered item keys.
+const LEGACY_KEYS: LegacyKeys<'static> = LegacyKeys {
+    cursor: "cursor",
+    delivered: "delivered",
+};
 /// How many delivered item keys are remembered.
 const DELIVERED_CAPACITY: usize = 1000;
 
@@ -43,9 +51,8 @@ const DELIVERED_CAPACITY: usize = 1000;
 pub struct TradingPoller {
     /// The service's base URL.
     base: String,
-    /// Where the next poll continues.
-    cursor: Cursor,
-    delivered: RecentKeys,
+    /// Where the next poll continues, and what was delivered last.
+    checkpoint: Checkpoint,
     backoff: Backoff,
 }
 
@@ -56,14 +63,14 @@ fn interval_ms() -> Result<u32, String> {
 impl TradingPoller {
     /// The URL of the next request.
     fn url(&self) -> String {
-        match self.cursor.get() {
+        match self.checkpoint.cursor() {
             None => format!("{}/notifications", self.base),
             Some(c) => format!("{}/notifications?since={}", self.base, upstream::encode(c)),
         }
     }
 
-    /// One request: the new, valid items of the answer. The cursor and the
-    /// delivered keys change (in memory and in kv) only when it succeeds.
+    /// One request: the new, valid items of the answer. The checkpoint
+    /// changes (in memory and in kv) only when it succeeds.
     fn fetch(&mut self) -> Result<OrderBatch, String> {
         let url = self.url();
         let answer = upstream::get_json(&url)?;
@@ -74,10 +81,10 @@ impl TradingPoller {
         let raw_positions = fields::array(answer, "positions").map_err(invalid)?;
 
         let mut drops = Drops::default();
-        let mut delivered = self.delivered.clone();
+        let mut next = self.checkpoint.draft();
         let mut repeated = 0;
         let mut fresh = |key: String| {
-            let new = delivered.insert(key);
+            let new = next.deliver(key);
             repeated += usize::from(!new);
             new
         };
@@ -103,11 +110,8 @@ impl TradingPoller {
             ));
         }
 
-        if !orders.is_empty() || !positions.is_empty() {
-            delivered.save(DELIVERED_CAPACITY)?;
-        }
-        self.cursor.advance(cursor)?;
-        self.delivered = delivered;
+        next.advance(cursor);
+        self.checkpoint.commit(next)?;
         Ok(OrderBatch { orders, positions })
     }
 }
@@ -129,8 +133,7 @@ impl OrderPoller for TradingPoller {
         interval_ms()?;
         Ok(Self {
             base,
-            cursor: Cursor::load(CURSOR_KEY),
-            delivered: RecentKeys::load(DELIVERED_KEY, DELIVERED_CAPACITY),
+            checkpoint: Checkpoint::load(CHECKPOINT_KEY, DELIVERED_CAPACITY, Some(LEGACY_KEYS)),
             backoff: Backoff::default(),
         })
     }
@@ -178,10 +181,32 @@ mod tests {
         answer(cursor, &[order("o-1", "ORDER_CREATED", "alice", 1)], &[])
     }
 
+    /// An answer with `cursor` that replays the creation of `o-1` (see
+    /// [`one_order`]) and has its execution.
+    fn replay_and_fill(cursor: Value) -> String {
+        let orders = [
+            order("o-1", "ORDER_CREATED", "alice", 1),
+            order("o-1", "ORDER_EXECUTED", "alice", 4),
+        ];
+        answer(cursor, &orders, &[])
+    }
+
     fn host() -> FakeHost {
         FakeHost::new()
             .config("url", BASE)
             .time_ms(1_700_000_000_000)
+    }
+
+    /// A stored checkpoint at `cursor`, having delivered `keys`.
+    fn checkpoint(cursor: &str, keys: &[&str]) -> Vec<u8> {
+        json!({"cursor": cursor, "delivered": keys})
+            .to_string()
+            .into_bytes()
+    }
+
+    /// The checkpoint in kv.
+    fn stored(host: &HostHandle) -> Value {
+        serde_json::from_slice(&host.kv(CHECKPOINT_KEY).expect("a checkpoint")).unwrap()
     }
 
     fn urls(host: &HostHandle) -> Vec<String> {
@@ -234,11 +259,14 @@ mod tests {
         assert_eq!(batch.orders[0].user_id, "alice");
         assert_eq!(batch.positions[0].user_id, "bob");
         assert_eq!(batch.positions[0].unrealized_pnl, 3.5);
-        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"2024-05-01T10:00:00Z/7");
+        assert_eq!(
+            stored(&host),
+            json!({"cursor": "2024-05-01T10:00:00Z/7", "delivered": ["ORDER_CREATED|o-1|1", "POSITION|p-1|2"]})
+        );
 
         host.respond(URL, 200, &answer(json!(42), &[], &[]));
         assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
-        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"42");
+        assert_eq!(stored(&host)["cursor"], "42");
         p.poll().unwrap();
         assert_eq!(
             urls(&host),
@@ -253,7 +281,7 @@ mod tests {
     #[test]
     fn an_answer_without_cursor_keeps_the_previous_one() {
         let host = host()
-            .kv(CURSOR_KEY, b"c1")
+            .kv(CHECKPOINT_KEY, &checkpoint("c1", &[]))
             .respond(URL, 200, r#"{"orders": []}"#)
             .install();
         let mut p = TradingPoller::init().unwrap();
@@ -263,7 +291,7 @@ mod tests {
             urls(&host),
             [format!("{URL}?since=c1"), format!("{URL}?since=c1")]
         );
-        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"c1");
+        assert_eq!(host.kv(CHECKPOINT_KEY).unwrap(), checkpoint("c1", &[]));
     }
 
     #[test]
@@ -370,13 +398,13 @@ mod tests {
         let mut p = TradingPoller::init().unwrap();
         assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_EXECUTED"]);
         assert_eq!(urls(&host), [URL.to_owned(), format!("{URL}?since=c1")]);
-        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"c2");
+        assert_eq!(stored(&host)["cursor"], "c2");
     }
 
     #[test]
     fn a_failed_poll_moves_neither_the_cursor_nor_the_dedup_memory() {
         let host = host()
-            .kv(CURSOR_KEY, b"c1")
+            .kv(CHECKPOINT_KEY, &checkpoint("c1", &[]))
             .respond(
                 URL,
                 200,
@@ -386,7 +414,7 @@ mod tests {
         let mut p = TradingPoller::init().unwrap();
         let err = p.poll().unwrap_err();
         assert!(err.contains("`positions` is not an array"), "{err}");
-        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"c1");
+        assert_eq!(host.kv(CHECKPOINT_KEY).unwrap(), checkpoint("c1", &[]));
 
         host.advance_ms(1_000);
         host.respond(URL, 200, r#"{"cursor": {"page": 2}}"#);
@@ -396,7 +424,7 @@ mod tests {
         host.respond(URL, 200, &one_order(json!("c2")));
         assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
         assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 3]);
-        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"c2");
+        assert_eq!(stored(&host)["cursor"], "c2");
     }
 
     #[test]
@@ -411,56 +439,109 @@ mod tests {
             TradingPoller::init().unwrap().poll().unwrap().orders.len(),
             1100
         );
-        let stored: Vec<String> = serde_json::from_slice(&host.kv(DELIVERED_KEY).unwrap()).unwrap();
-        assert_eq!(stored.len(), DELIVERED_CAPACITY);
-        assert_eq!(stored.last().unwrap(), "ORDER_CREATED|o-1099|1");
-        assert_eq!(stored[0], "ORDER_CREATED|o-100|1");
+        let delivered = stored(&host)["delivered"].as_array().unwrap().clone();
+        assert_eq!(delivered.len(), DELIVERED_CAPACITY);
+        assert_eq!(delivered.last().unwrap(), "ORDER_CREATED|o-1099|1");
+        assert_eq!(delivered[0], "ORDER_CREATED|o-100|1");
     }
 
     #[test]
-    fn a_failed_kv_write_fails_the_poll_and_the_retry_delivers_the_items() {
+    fn a_failed_checkpoint_write_changes_nothing_and_the_retry_delivers() {
         let host = host()
-            .kv_fail(DELIVERED_KEY, KvError::QuotaExceeded("64 KiB".into()))
-            .respond(URL, 200, &one_order(json!("c1")))
+            .kv(CHECKPOINT_KEY, &checkpoint("c1", &["ORDER_CREATED|o-1|1"]))
+            .kv_fail(CHECKPOINT_KEY, KvError::QuotaExceeded("64 KiB".into()))
+            .respond(URL, 200, &replay_and_fill(json!("c2")))
             .install();
         let mut p = TradingPoller::init().unwrap();
         assert_eq!(
             p.poll().unwrap_err(),
-            "cannot store kv `delivered`: quota exceeded (64 KiB) (next try in 1 s)"
+            "cannot store kv `checkpoint`: quota exceeded (64 KiB) (next try in 1 s)"
         );
-        assert_eq!(host.kv(CURSOR_KEY), None, "the cursor did not move");
+        assert_eq!(
+            host.kv(CHECKPOINT_KEY).unwrap(),
+            checkpoint("c1", &["ORDER_CREATED|o-1|1"]),
+            "kv did not change"
+        );
 
         host.advance_ms(1_000);
-        host.kv_recover(DELIVERED_KEY);
-        assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
-        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"c1");
+        host.kv_recover(CHECKPOINT_KEY);
         assert_eq!(
-            host.take_requests()
-                .into_iter()
-                .map(|r| r.url)
-                .collect::<Vec<_>>(),
-            [URL, URL],
-            "the retry asked from the same place"
+            ids(&p.poll().unwrap()),
+            ["o-1:ORDER_EXECUTED"],
+            "the retry delivers what the failed poll did not, and o-1's creation not twice"
+        );
+        assert_eq!(
+            urls(&host),
+            vec![format!("{URL}?since=c1"); 2],
+            "the cursor did not move in memory"
+        );
+        assert_eq!(
+            stored(&host),
+            json!({"cursor": "c2", "delivered": ["ORDER_CREATED|o-1|1", "ORDER_EXECUTED|o-1|4"]})
+        );
+        assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_reload_after_a_failed_checkpoint_write_loses_nothing_and_repeats_nothing() {
+        let host = host().respond(URL, 200, &one_order(json!("c1"))).install();
+        let mut p = TradingPoller::init().unwrap();
+        assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
+
+        // The next answer cannot be stored, and the plugin is reloaded
+        // before the retry.
+        host.kv_fail("", KvError::Unavailable("disk full".into()));
+        host.respond(URL, 200, &replay_and_fill(json!("c2")));
+        assert_eq!(
+            p.poll().unwrap_err(),
+            "cannot store kv `checkpoint`: disk full (next try in 1 s)"
+        );
+        drop(p);
+
+        host.kv_recover("");
+        let mut p = TradingPoller::init().unwrap();
+        assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_EXECUTED"]);
+        assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
+        assert_eq!(
+            urls(&host),
+            [
+                URL.to_owned(),
+                format!("{URL}?since=c1"),
+                format!("{URL}?since=c1"),
+                format!("{URL}?since=c2"),
+            ]
         );
     }
 
     #[test]
-    fn a_failed_cursor_write_keeps_the_cursor_and_the_items_for_the_retry() {
+    fn continues_from_the_two_kv_keys_of_earlier_versions_and_moves_them() {
         let host = host()
-            .kv(CURSOR_KEY, b"c1")
-            .kv_fail(CURSOR_KEY, KvError::Unavailable("disk full".into()))
-            .respond(URL, 200, &one_order(json!("c2")))
+            .kv("cursor", b"c1")
+            .kv("delivered", br#"["ORDER_CREATED|o-1|1"]"#)
+            .kv_fail(CHECKPOINT_KEY, KvError::Unavailable("disk full".into()))
+            .respond(URL, 200, &replay_and_fill(json!("c2")))
             .install();
         let mut p = TradingPoller::init().unwrap();
+        assert!(p.poll().is_err());
+        assert_eq!(host.kv(CHECKPOINT_KEY), None);
+        assert_eq!(host.kv("cursor").unwrap(), b"c1", "kept until a save");
+        drop(p);
+
+        host.kv_recover(CHECKPOINT_KEY);
+        let mut p = TradingPoller::init().unwrap();
+        assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_EXECUTED"]);
         assert_eq!(
-            p.poll().unwrap_err(),
-            "cannot store kv `cursor`: disk full (next try in 1 s)"
+            stored(&host),
+            json!({"cursor": "c2", "delivered": ["ORDER_CREATED|o-1|1", "ORDER_EXECUTED|o-1|4"]})
         );
-        host.advance_ms(1_000);
-        host.kv_recover(CURSOR_KEY);
-        assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
-        assert_eq!(host.kv(CURSOR_KEY).unwrap(), b"c2");
+        assert_eq!(host.kv("cursor"), None);
+        assert_eq!(host.kv("delivered"), None);
         assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 2]);
+
+        drop(p);
+        let mut p = TradingPoller::init().unwrap();
+        assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
+        assert_eq!(urls(&host).last().unwrap(), &format!("{URL}?since=c2"));
     }
 
     #[test]
