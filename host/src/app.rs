@@ -163,7 +163,7 @@ pub async fn start(
     spawn_limiter_sweep(&gateway);
     let (layer, io) = SocketIo::builder()
         .max_payload(1 << 20)
-        .max_buffer_size(256)
+        .max_buffer_size(gateway.config.socket_buffer_packets.max(4))
         .build_layer();
     crate::socket::attach(&io, gateway.clone());
     let router = crate::http::router(gateway.clone())

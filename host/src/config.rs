@@ -92,6 +92,8 @@ pub struct Config {
     pub max_symbols_per_socket: usize,
     /// `FLOOD_DISCONNECT_AFTER`: rate-limited events in a row before a disconnect.
     pub flood_disconnect_after: u32,
+    /// `SOCKET_BUFFER_PACKETS`: packets queued per socket before it counts as congested.
+    pub socket_buffer_packets: usize,
     /// `SERVICE_TOKEN`: bearer token accepted by `POST /api/events` besides admin JWTs.
     pub service_token: Option<String>,
     /// `METRICS_PUBLIC`: `/metrics` without a token.
@@ -149,6 +151,7 @@ impl Default for Config {
             max_messages_per_minute: 60,
             max_symbols_per_socket: 50,
             flood_disconnect_after: 20,
+            socket_buffer_packets: 256,
             service_token: None,
             metrics_public: true,
             plugins_dir: "plugins.d".into(),
@@ -193,6 +196,7 @@ const VARIABLES: &[&str] = &[
     "MAX_MESSAGES_PER_MINUTE",
     "MAX_SYMBOLS_PER_SOCKET",
     "FLOOD_DISCONNECT_AFTER",
+    "SOCKET_BUFFER_PACKETS",
     "SERVICE_TOKEN",
     "METRICS_PUBLIC",
     "PLUGINS_DIR",

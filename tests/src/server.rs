@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gateway::app::Running;
 use gateway::config::Config;
-use gateway::plugin::manifest::{ConfigValue, Manifest};
+use gateway::plugin::manifest::ConfigValue;
 
 use crate::sio;
 

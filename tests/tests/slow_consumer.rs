@@ -1,0 +1,136 @@
+//! A socket that stops reading: with the long-polling transport a client
+//! that does not poll leaves everything in the server's per-socket buffer,
+//! so congestion is reached at once. The gateway must park it (no bulk
+//! backlog, nothing queued without bound) and, when the client reads again,
+//! send the latest tick of each symbol and resume normal delivery.
+
+use std::time::Duration;
+
+use gateway_tests::eventually;
+use gateway_tests::server::{TestGateway, plugin_config};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(15);
+const SYMBOLS: &str = "EURUSD,GBPUSD,USDJPY,USDCHF,AUDUSD,USDCAD,NZDUSD,EURGBP";
+
+/// A bare Engine.IO long-polling client.
+struct Polling {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Polling {
+    async fn open(base: &str, token: &str) -> Self {
+        let http = reqwest::Client::new();
+        let url = format!("{base}/socket.io/?EIO=4&transport=polling&token={token}");
+        let open = http.get(&url).send().await.unwrap().text().await.unwrap();
+        let handshake: Value = serde_json::from_str(open.trim_start_matches('0')).unwrap();
+        let url = format!("{url}&sid={}", handshake["sid"].as_str().unwrap());
+        let me = Self { http, url };
+        me.send("40").await;
+        me
+    }
+
+    async fn send(&self, packet: &str) {
+        let status = self
+            .http
+            .post(&self.url)
+            .body(packet.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{status}");
+    }
+
+    /// One poll: the packets the server had queued.
+    async fn poll(&self) -> Vec<String> {
+        let body = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.split('\u{1e}').map(str::to_owned).collect()
+    }
+}
+
+fn ticks(packets: &[String]) -> Vec<Value> {
+    packets
+        .iter()
+        .filter_map(|p| p.strip_prefix("42"))
+        .filter_map(|p| serde_json::from_str::<Value>(p).ok())
+        .filter(|v| v[0] == "price:update")
+        .map(|v| v[1].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_socket_that_stops_reading_is_parked_then_served_the_latest_ticks() {
+    let gw = TestGateway::start(|c| {
+        c.socket_buffer_packets = 8;
+        plugin_config(c, "sim-prices", "symbols", SYMBOLS);
+        plugin_config(c, "sim-prices", "interval_ms", "10");
+    })
+    .await;
+    let client = Polling::open(&gw.url, &gw.token("slow")).await;
+    let greeting = client.poll().await;
+    assert!(greeting.iter().any(|p| p.starts_with("40")), "{greeting:?}");
+    let symbols: Vec<&str> = SYMBOLS.split(',').collect();
+    client
+        .send(&format!(
+            "42{}",
+            serde_json::json!(["subscribe:prices", { "symbols": symbols }])
+        ))
+        .await;
+    let g = gw.running.gateway.clone();
+    // 8 symbols × 100 ticks/s into an 8-packet buffer nobody reads.
+    eventually(WAIT, "the socket to be parked", || {
+        (g.bus.parked() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Reading again: a bounded amount, not the 400 ticks produced meanwhile.
+    let backlog = ticks(&client.poll().await);
+    assert!(
+        backlog.len() <= 8 + symbols.len() * 2,
+        "{} ticks queued",
+        backlog.len()
+    );
+    let mut latest = std::collections::HashMap::new();
+    let mut served = Vec::new();
+    for _ in 0..20 {
+        for t in ticks(&client.poll().await) {
+            latest.insert(
+                t["symbol"].as_str().unwrap().to_owned(),
+                t["timestamp"].as_u64().unwrap(),
+            );
+            served.push(t);
+        }
+        if g.bus.parked() == 0 && latest.len() == symbols.len() {
+            break;
+        }
+    }
+    assert_eq!(g.bus.parked(), 0, "it was unparked once it read");
+    assert_eq!(latest.len(), symbols.len(), "every symbol was served");
+    let cache = g.bus.market();
+    for (symbol, ts) in &latest {
+        let newest = cache.latest(symbol).unwrap().timestamp;
+        assert!(
+            newest - ts < 1_000,
+            "{symbol}: got {ts}, cache has {newest}"
+        );
+    }
+    let text = g.metrics.render();
+    let conflated = text
+        .lines()
+        .find(|l| l.starts_with("gateway_price_updates_conflated_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap();
+    assert!(conflated > 0.0, "{text}");
+    gw.stop().await;
+}
