@@ -181,13 +181,36 @@ async fn serve(config: Config) -> Result<()> {
         }
     }
     let addr = format!("{}:{}", config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
+    let listener = listen(&addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     let running = gateway::app::start(config, secret, listener).await?;
     shutdown_signal().await;
     running.shutdown().await;
     Ok(())
+}
+
+/// Pending connections the kernel may queue: a storm of handshakes must not
+/// overflow the accept queue (tokio's `bind` uses 128).
+const LISTEN_BACKLOG: u32 = 4096;
+
+async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")
+    }))
 }
 
 async fn shutdown_signal() {
