@@ -1,0 +1,260 @@
+//! The servers under test, each a child process on a free 127.0.0.1 port:
+//! the gateway binary (`target/release/gateway`) with the simulated price
+//! source, and the Node.js socket.io@4 peer (`bench/node-peer/server.mjs`).
+//! Both get the same symbols, interval and JWT secret; tokens are minted by
+//! the gateway binary itself (`gateway token`, i.e. `gateway::auth::mint`),
+//! so the load generator does not link the gateway library and builds even
+//! while the host crate is being changed.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The HS256 secret both servers verify tokens with.
+pub(crate) const SECRET: &str = "bench";
+
+/// The longest a server may take to answer `GET /health`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Kind {
+    /// The Rust gateway.
+    Gateway,
+    /// The Node.js socket.io@4 peer.
+    Node,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Gateway => "gateway",
+            Kind::Node => "node",
+        })
+    }
+}
+
+/// How to start the servers, the same for every run.
+pub(crate) struct Setup {
+    /// The gateway binary.
+    pub(crate) gateway_bin: PathBuf,
+    /// The `node` executable.
+    pub(crate) node_bin: PathBuf,
+    /// The peer's script.
+    pub(crate) node_script: PathBuf,
+    /// Symbols both servers tick.
+    pub(crate) symbols: Vec<String>,
+    /// Tick interval in milliseconds.
+    pub(crate) interval_ms: u64,
+    /// Holds data directories, the shared compile cache and the logs.
+    pub(crate) work: tempfile::TempDir,
+}
+
+/// A running server.
+pub(crate) struct Server {
+    /// Which server.
+    pub(crate) kind: Kind,
+    /// Its process id (CPU and memory are read from `/proc/PID`).
+    pub(crate) pid: u32,
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    child: Child,
+    log: PathBuf,
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl Setup {
+    /// Environment of the gateway: the caps raised so nothing but the
+    /// machine limits the run, the simulated source on our symbols.
+    pub(crate) fn gateway_env(&self) -> Vec<(String, String)> {
+        [
+            ("JWT_SECRET", SECRET.to_owned()),
+            ("HOST", "127.0.0.1".into()),
+            ("MAX_WEBSOCKET_CONNECTIONS", "20000".into()),
+            ("MAX_CONNECTIONS_PER_USER", "20000".into()),
+            // One subscribe per socket; the default 60 per user would
+            // refuse most of them when a user has many sockets.
+            ("MAX_MESSAGES_PER_MINUTE", "1000000".into()),
+            (
+                "GATEWAY_PLUGIN__SIM_PRICES__SYMBOLS",
+                self.symbols.join(","),
+            ),
+            (
+                "GATEWAY_PLUGIN__SIM_PRICES__INTERVAL_MS",
+                self.interval_ms.to_string(),
+            ),
+            ("LOG_LEVEL", "warn".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Environment of the Node peer.
+    pub(crate) fn node_env(&self) -> Vec<(String, String)> {
+        [
+            ("JWT_SECRET", SECRET.to_owned()),
+            ("HOST", "127.0.0.1".into()),
+            ("SYMBOLS", self.symbols.join(",")),
+            ("INTERVAL_MS", self.interval_ms.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Starts `kind` as run number `run` and waits until it answers
+    /// `GET /health`.
+    pub(crate) async fn start(&self, kind: Kind, run: usize) -> Result<Server> {
+        let port = free_port()?;
+        let dir = self.work.path().join(format!("{kind}-{run}"));
+        std::fs::create_dir_all(&dir)?;
+        let log = dir.join("server.log");
+        let mut command = match kind {
+            Kind::Gateway => {
+                let mut c = Command::new(&self.gateway_bin);
+                c.envs(self.gateway_env())
+                    .env("DATA_DIR", dir.join("data"))
+                    .env("PLUGINS_DIR", dir.join("plugins.d"))
+                    .env("COMPILE_CACHE_DIR", self.work.path().join("compile-cache"));
+                c
+            }
+            Kind::Node => {
+                let mut c = Command::new(&self.node_bin);
+                c.arg(&self.node_script).envs(self.node_env());
+                c
+            }
+        };
+        let child = command
+            .env("PORT", port.to_string())
+            .env_remove("GATEWAY_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .with_context(|| format!("starting {kind}"))?;
+        let mut server = Server {
+            kind,
+            pid: child.id(),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            child,
+            log,
+        };
+        server.wait_healthy().await?;
+        Ok(server)
+    }
+
+    /// `count` tokens for users `bench-0`…, minted by the gateway binary.
+    pub(crate) fn mint_tokens(&self, count: usize) -> Result<Vec<String>> {
+        (0..count)
+            .map(|i| {
+                let out = Command::new(&self.gateway_bin)
+                    .args(["token", "--sub", &format!("bench-{i}"), "--ttl", "6h"])
+                    .env("JWT_SECRET", SECRET)
+                    .env_remove("GATEWAY_CONFIG")
+                    .output()
+                    .with_context(|| format!("running {}", self.gateway_bin.display()))?;
+                if !out.status.success() {
+                    bail!(
+                        "`gateway token` failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+            })
+            .collect()
+    }
+}
+
+impl Server {
+    async fn wait_healthy(&mut self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "{} exited during startup ({status}); log {}:\n{}",
+                    self.kind,
+                    self.log.display(),
+                    tail(&self.log)
+                );
+            }
+            if health(self.addr).await {
+                return Ok(());
+            }
+            if started.elapsed() > STARTUP_TIMEOUT {
+                bail!(
+                    "{} did not answer /health within {STARTUP_TIMEOUT:?}; log:\n{}",
+                    self.kind,
+                    tail(&self.log)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub(crate) fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The end of its log, for error messages.
+    pub(crate) fn log_tail(&self) -> String {
+        tail(&self.log)
+    }
+
+    /// Kills the process and reaps it.
+    pub(crate) fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Whether `GET /health` answers 200.
+async fn health(addr: SocketAddr) -> bool {
+    let attempt = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+        tcp.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head).await?;
+        std::io::Result::Ok(head.starts_with(b"HTTP/1.1 200"))
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), attempt).await,
+        Ok(Ok(true))
+    )
+}
+
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// First line of `program --version`, or `unknown`.
+pub(crate) fn version_of(program: &Path) -> String {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
