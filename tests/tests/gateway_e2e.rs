@@ -565,3 +565,28 @@ async fn cors_allows_the_configured_frontend_only() {
     assert!(other.headers().get("access-control-allow-origin").is_none());
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_emitted_the_moment_the_connect_arrives_is_answered() {
+    // socket.io-client sends its buffered emits as soon as it sees the
+    // CONNECT packet; so does this client. Many at once, so that the
+    // server's connect handler task runs late for some of them.
+    let gw = TestGateway::start(|_| {}).await;
+    let clients = (0..100).map(|i| {
+        let (url, token) = (gw.url.clone(), gw.token(&format!("user-{i}")));
+        tokio::spawn(async move {
+            let client = sio::connect(&url, Options::token(&token)).await.unwrap();
+            client
+                .try_emit_ack("subscribe:orders", &json!({}), WAIT)
+                .await
+        })
+    });
+    for (i, client) in clients.collect::<Vec<_>>().into_iter().enumerate() {
+        let ack = client.await.unwrap();
+        assert_eq!(
+            ack.as_ref().map(|a| a["ok"].clone()),
+            Some(json!(true)),
+            "user-{i}: {ack:?}"
+        );
+    }
+}

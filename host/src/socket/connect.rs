@@ -128,11 +128,18 @@ pub(super) async fn authenticate(
         permit,
         resume,
     );
-    socket.extensions.insert(Arc::new(session));
+    let session = Arc::new(session);
+    // Handlers go in here, before socketioxide sends the CONNECT packet: a
+    // client emits the moment it sees it, and the connect handler runs in a
+    // task of its own that may start later; an event without a handler
+    // would be dropped unanswered.
+    super::register(&socket, &gateway, &session);
+    socket.extensions.insert(session);
     Ok(())
 }
 
-/// The socket is admitted: register it, greet it, watch its token.
+/// The socket is admitted (its event handlers are in already): add it to
+/// the bus, greet it, watch its token.
 ///
 /// The disconnect handler is installed first. A client that went away
 /// while its handshake was checked may already be closed: then the greeting
@@ -160,7 +167,6 @@ pub(super) fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
     gateway.bus.add(conn.clone());
     gateway.metrics.connections.set(gateway.caps.total() as i64);
     gateway.metrics.users.set(gateway.caps.users() as i64);
-    super::register(&socket, &gateway, &session);
     let greeting = json!({
         "userId": session.user_id,
         "socketId": socket.id.to_string(),
