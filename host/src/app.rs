@@ -12,7 +12,12 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthSetupError, Authenticator};
-use crate::bus::Bus;
+use crate::bus::{Bus, Delivery};
+use crate::cluster::caps::ClusterCaps;
+use crate::cluster::history::SharedHistory;
+use crate::cluster::lease::Leases;
+use crate::cluster::relay::{self, Relay};
+use crate::cluster::{Cluster, ClusterError};
 use crate::config::Config;
 use crate::defaults;
 use crate::history::OrderHistory;
@@ -27,9 +32,6 @@ use crate::plugin::loader::Loader;
 use crate::plugin::registry::Registry;
 use crate::plugin::watch::{self, DirWatch};
 
-/// How long a socket may stay congested before it is disconnected.
-const SLOW_SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Everything the handlers share.
 pub struct Gateway {
     /// The configuration it started with.
@@ -40,6 +42,12 @@ pub struct Gateway {
     pub caps: Arc<ConnectionCaps>,
     /// Per-user message budget.
     pub limiter: MessageLimiter,
+    /// The cluster, in cluster mode.
+    pub cluster: Option<Arc<Cluster>>,
+    /// Per-user connection counts across the cluster, in cluster mode.
+    pub cluster_caps: Option<Arc<ClusterCaps>>,
+    /// Source plugin leases, in cluster mode.
+    pub leases: Option<Arc<Leases>>,
     /// Plugin output to sockets.
     pub bus: Arc<Bus>,
     /// The plugins.
@@ -74,6 +82,9 @@ pub enum StartError {
     /// The listener could not be used.
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
+    /// Redis could not be used for cluster mode.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     /// The plugins directory cannot be watched.
     #[error("cannot watch the plugins directory {0}: {1}")]
     Watch(PathBuf, notify::Error),
@@ -105,17 +116,48 @@ pub async fn start(
     let market = Arc::new(PriceCache::new(config.price_history_minutes));
     let registry = Arc::new(Registry::default());
     let metrics = Arc::new(Metrics::new(registry.clone()));
-    let history = OrderHistory::new(
-        config.order_history_size,
-        Duration::from_secs(config.order_history_secs),
-    );
+    let cluster = match &config.redis_url {
+        Some(url) => {
+            let node_id = config.node_id.clone().unwrap_or_else(|| {
+                format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+            });
+            let cluster = Cluster::connect(
+                url,
+                &config.redis_prefix,
+                node_id,
+                Duration::from_millis(config.lease_ttl_ms),
+            )
+            .await?;
+            cluster.spawn_heartbeat();
+            tracing::info!(node = cluster.node_id(), prefix = %config.redis_prefix, "cluster mode");
+            Some(cluster)
+        }
+        None => None,
+    };
+    let history_size = config.order_history_size;
+    let history_age = Duration::from_secs(config.order_history_secs);
+    let delivery = match &cluster {
+        Some(c) => {
+            let history = Arc::new(SharedHistory::new(c.clone(), history_size, history_age));
+            Delivery::Cluster {
+                relay: Relay::start(c.clone(), history.clone()),
+                history,
+            }
+        }
+        None => Delivery::Local(OrderHistory::new(history_size, history_age)),
+    };
     let bus = Bus::new(
         market.clone(),
         registry.clone(),
         metrics.clone(),
-        SLOW_SOCKET_TIMEOUT,
-        history,
+        Duration::from_millis(config.slow_socket_timeout_ms),
+        delivery,
     );
+    if let Some(c) = &cluster {
+        relay::listen(c.clone(), Arc::downgrade(&bus))
+            .await
+            .map_err(ClusterError::Connect)?;
+    }
     let limits = config.plugin_limits();
     let max_memory = usize::try_from(limits.memory_mib.max(64) << 20).unwrap_or(usize::MAX);
     let engine = Arc::new(PluginEngine::new(
@@ -123,7 +165,10 @@ pub async fn start(
         max_memory,
     )?);
     let services = HostServices {
-        kv: Arc::new(KvStore::new(Some(config.data_dir.clone()))),
+        kv: Arc::new(match &cluster {
+            Some(c) => KvStore::redis(c.clone(), tokio::runtime::Handle::current()),
+            None => KvStore::new(Some(config.data_dir.clone())),
+        }),
         market,
         http,
         runtime: tokio::runtime::Handle::current(),
@@ -138,20 +183,34 @@ pub async fn start(
     if let Err(e) = std::fs::create_dir_all(&config.plugins_dir) {
         tracing::warn!(dir = %config.plugins_dir.display(), "cannot create the plugins directory: {e}");
     }
-    let plugins = Arc::new(PluginHost::new(loader, sources, registry, bus.clone()));
+    let leases = cluster.clone().map(Leases::new);
+    let mut host = PluginHost::new(loader, sources, registry, bus.clone());
+    if let Some(leases) = &leases {
+        host = host.with_leases(leases.clone());
+    }
+    let plugins = Arc::new(host);
     plugins.load_all().await;
     let dir_watch = watch::watch(plugins.clone(), &config.plugins_dir)
         .map_err(|e| StartError::Watch(config.plugins_dir.clone(), e))?;
     bus.spawn_flusher();
-    let limiter = MessageLimiter::new(
+    let mut limiter = MessageLimiter::new(
         NonZeroU32::new(config.max_messages_per_minute).unwrap_or(NonZeroU32::MIN),
     );
+    let cluster_caps = cluster
+        .clone()
+        .map(|c| Arc::new(ClusterCaps::new(c, config.max_messages_per_minute)));
+    if let Some(shared) = &cluster_caps {
+        limiter = limiter.clustered(shared.clone());
+    }
     let gateway = Arc::new(Gateway {
         caps: Arc::new(ConnectionCaps::new(
             config.max_websocket_connections,
             config.max_connections_per_user,
         )),
         limiter,
+        cluster,
+        cluster_caps,
+        leases,
         auth,
         bus,
         plugins,
@@ -218,6 +277,12 @@ impl Running {
                 let _ = socket.disconnect();
             }
             g.plugins.shutdown().await;
+            if let Some(leases) = &g.leases {
+                leases.release_all().await;
+            }
+            if let Some(cluster) = &g.cluster {
+                cluster.leave().await;
+            }
             let _ = self.stop.send(true);
             let _ = self.server.await;
         };

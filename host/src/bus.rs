@@ -12,6 +12,10 @@
 //! disconnected. An order notification or event that a socket cannot take
 //! is never dropped silently: it is counted and logged and the socket is
 //! disconnected, so the client reconnects and resubscribes.
+//!
+//! In cluster mode ([`Delivery::Cluster`]) what source plugins produce and
+//! what `POST /api/events` receives goes to Redis first (`cluster::relay`);
+//! the bus of every node then delivers it to its own sockets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -25,7 +29,9 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 
-use crate::history::{OrderHistory, Replay};
+use crate::cluster::history::SharedHistory;
+use crate::cluster::relay::Relay;
+use crate::history::{Entry, OrderHistory, Replay};
 use crate::market::PriceCache;
 use crate::metrics::Metrics;
 use crate::model::{Event, OrderBatch, Subscriber, Tick};
@@ -51,6 +57,27 @@ pub struct Conn {
 
 type ConnMap = HashMap<Sid, Conn>;
 
+/// Where source output is sequenced and sent.
+pub enum Delivery {
+    /// This process only: order history in memory, output to local sockets.
+    Local(OrderHistory),
+    /// Through the cluster: order history in Redis, output published for
+    /// every node (this one included) to deliver.
+    Cluster {
+        /// The shared order history.
+        history: Arc<SharedHistory>,
+        /// The publisher.
+        relay: Relay,
+    },
+}
+
+/// The owner of an order notification or position update.
+#[derive(serde::Deserialize)]
+struct Owner {
+    #[serde(rename = "userId")]
+    user_id: String,
+}
+
 /// Routes plugin output to sockets.
 pub struct Bus {
     me: Weak<Bus>,
@@ -62,7 +89,7 @@ pub struct Bus {
     by_user: RwLock<HashMap<String, ConnMap>>,
     parked: Mutex<HashMap<Sid, Instant>>,
     slow_socket_timeout: Duration,
-    history: OrderHistory,
+    delivery: Delivery,
 }
 
 impl Bus {
@@ -72,7 +99,7 @@ impl Bus {
         plugins: Arc<Registry>,
         metrics: Arc<Metrics>,
         slow_socket_timeout: Duration,
-        history: OrderHistory,
+        delivery: Delivery,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
@@ -84,7 +111,7 @@ impl Bus {
             by_user: RwLock::new(HashMap::new()),
             parked: Mutex::new(HashMap::new()),
             slow_socket_timeout,
-            history,
+            delivery,
         })
     }
 
@@ -228,18 +255,29 @@ impl Bus {
         }
     }
 
-    /// Delivers order notifications and position updates to their users.
+    /// Delivers order notifications and position updates to their users
+    /// (in cluster mode: sequences and publishes them for every node).
     pub fn publish_orders(&self, batch: OrderBatch) {
+        let history = match &self.delivery {
+            Delivery::Local(history) => history,
+            Delivery::Cluster { relay, .. } => return relay.orders(batch),
+        };
         for order in &batch.orders {
-            self.to_user(&order.user_id, "order:notification", order);
+            self.to_user(history, &order.user_id, "order:notification", order);
         }
         for position in &batch.positions {
-            self.to_user(&position.user_id, "position:update", position);
+            self.to_user(history, &position.user_id, "position:update", position);
         }
     }
 
-    fn to_user<T: Serialize>(&self, user: &str, event: &'static str, value: &T) {
-        self.history.append(user, event, value, |entry| {
+    fn to_user<T: Serialize>(
+        &self,
+        history: &OrderHistory,
+        user: &str,
+        event: &'static str,
+        value: &T,
+    ) {
+        history.append(user, event, value, |entry| {
             let users = self.by_user.read();
             let Some(map) = users.get(user) else { return };
             for conn in map.values().filter(|c| c.session.wants_orders()) {
@@ -248,23 +286,101 @@ impl Bus {
         });
     }
 
+    /// Delivers a notification sequenced by the cluster to this node's
+    /// sockets of its user (held back on a socket while it replays).
+    pub fn deliver_shared(&self, entry: Entry) {
+        let Ok(owner) = serde_json::from_str::<Owner>(entry.payload.get()) else {
+            tracing::warn!(
+                seq = entry.seq,
+                "order notification without userId from the cluster"
+            );
+            return;
+        };
+        let conns: Vec<Conn> = self
+            .by_user
+            .read()
+            .get(&owner.user_id)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for conn in conns {
+            let mut gate = conn.session.order_gate.lock();
+            if gate.holding {
+                gate.held.push(entry.clone());
+            } else if conn.session.wants_orders() && entry.seq > gate.floor {
+                gate.floor = entry.seq;
+                self.deliver(&conn, entry.event, &entry.payload);
+            }
+        }
+    }
+
     /// Subscribes `conn` to its user's orders (when `subscribe`) and sends
     /// what it missed after `since`, with no gap or repeat against live
     /// notifications.
-    pub fn replay_orders(&self, conn: &Conn, since: Option<u64>, subscribe: bool) -> Replay {
+    pub async fn replay_orders(&self, conn: &Conn, since: Option<u64>, subscribe: bool) -> Replay {
         let session = &conn.session;
-        self.history.replay(
-            &session.user_id,
-            since,
-            || {
-                if subscribe {
-                    session
-                        .orders
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+        let subscribe_now = || {
+            if subscribe {
+                session
+                    .orders
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        match &self.delivery {
+            Delivery::Local(history) => {
+                history.replay(&session.user_id, since, subscribe_now, |entry| {
+                    self.deliver(conn, entry.event, &entry.payload)
+                })
+            }
+            Delivery::Cluster { history, .. } => {
+                let _one_at_a_time = session.replaying.lock().await;
+                let was_subscribed = session.wants_orders();
+                session.order_gate.lock().holding = true;
+                subscribe_now();
+                let kept = history.read(&session.user_id).await;
+                let mut gate = session.order_gate.lock();
+                gate.holding = false;
+                let held = std::mem::take(&mut gate.held);
+                let replay = match kept {
+                    Ok(kept) => {
+                        let oldest = kept.entries.first().map_or(kept.last_seq + 1, |e| e.seq);
+                        let mut replayed = 0;
+                        for e in kept
+                            .entries
+                            .iter()
+                            .filter(|e| since.is_some_and(|s| e.seq > s))
+                        {
+                            self.deliver(conn, e.event, &e.payload);
+                            replayed += 1;
+                        }
+                        if since.is_some() || !was_subscribed {
+                            gate.floor = gate.floor.max(kept.last_seq);
+                        }
+                        Replay {
+                            replayed,
+                            latest_seq: kept.last_seq,
+                            truncated: since.is_some_and(|s| s > kept.last_seq || s + 1 < oldest),
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(user = %session.user_id, "replay failed: {e}");
+                        Replay {
+                            replayed: 0,
+                            latest_seq: 0,
+                            truncated: since.is_some(),
+                        }
+                    }
+                };
+                if session.wants_orders() {
+                    for e in held {
+                        if e.seq > gate.floor {
+                            gate.floor = e.seq;
+                            self.deliver(conn, e.event, &e.payload);
+                        }
+                    }
                 }
-            },
-            |entry| self.deliver(conn, entry.event, &entry.payload),
-        )
+                replay
+            }
+        }
     }
 
     /// Sends a must-not-lose message; a socket that cannot take it is
@@ -286,7 +402,26 @@ impl Bus {
         }
     }
 
-    /// Filters `event` through the event filter plugins and delivers it.
+    /// Accepts an event for delivery: filtered and delivered in the
+    /// background here, or (in cluster mode) published for every node.
+    pub fn submit_event(&self, event: Event) {
+        self.submit_events(vec![event]);
+    }
+
+    fn submit_events(&self, events: Vec<Event>) {
+        if let Delivery::Cluster { relay, .. } = &self.delivery {
+            return relay.events(events);
+        }
+        let Some(bus) = self.me.upgrade() else { return };
+        tokio::spawn(async move {
+            for event in events {
+                bus.publish_event(event).await;
+            }
+        });
+    }
+
+    /// Filters `event` through the event filter plugins and delivers it to
+    /// this node's subscribers.
     pub async fn publish_event(&self, event: Event) {
         let candidates: Vec<Conn> = self
             .conns
@@ -391,7 +526,10 @@ impl Bus {
 
 impl SourceSink for Bus {
     fn ticks(&self, _plugin: &str, ticks: Vec<Tick>) {
-        self.publish_ticks(ticks);
+        match &self.delivery {
+            Delivery::Local(_) => self.publish_ticks(ticks),
+            Delivery::Cluster { relay, .. } => relay.ticks(ticks),
+        }
     }
 
     fn orders(&self, _plugin: &str, batch: OrderBatch) {
@@ -399,11 +537,6 @@ impl SourceSink for Bus {
     }
 
     fn events(&self, _plugin: &str, events: Vec<Event>) {
-        let Some(bus) = self.me.upgrade() else { return };
-        tokio::spawn(async move {
-            for event in events {
-                bus.publish_event(event).await;
-            }
-        });
+        self.submit_events(events);
     }
 }

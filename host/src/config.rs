@@ -94,6 +94,8 @@ pub struct Config {
     pub flood_disconnect_after: u32,
     /// `SOCKET_BUFFER_PACKETS`: packets queued per socket before it counts as congested.
     pub socket_buffer_packets: usize,
+    /// `SLOW_SOCKET_TIMEOUT_MS`: how long a socket may stay congested before it is disconnected.
+    pub slow_socket_timeout_ms: u64,
     /// `SERVICE_TOKEN`: bearer token accepted by `POST /api/events` besides admin JWTs.
     pub service_token: Option<String>,
     /// `METRICS_PUBLIC`: `/metrics` without a token.
@@ -118,6 +120,14 @@ pub struct Config {
     pub price_history_minutes: u64,
     /// `SHUTDOWN_TIMEOUT_SECS`: longest graceful shutdown.
     pub shutdown_timeout_secs: u64,
+    /// `REDIS_URL`: cluster mode through this Redis when set.
+    pub redis_url: Option<String>,
+    /// `REDIS_PREFIX`: first part of every Redis key and channel.
+    pub redis_prefix: String,
+    /// `NODE_ID`: this node's id in the cluster (default: generated).
+    pub node_id: Option<String>,
+    /// `LEASE_TTL_MS`: lease time of a source plugin in cluster mode.
+    pub lease_ttl_ms: u64,
     /// `[plugins.NAME]` tables of the config file.
     pub plugins: BTreeMap<String, Manifest>,
 }
@@ -152,6 +162,7 @@ impl Default for Config {
             max_symbols_per_socket: 50,
             flood_disconnect_after: 20,
             socket_buffer_packets: 256,
+            slow_socket_timeout_ms: 30_000,
             service_token: None,
             metrics_public: true,
             plugins_dir: "plugins.d".into(),
@@ -164,6 +175,10 @@ impl Default for Config {
             order_history_secs: 3600,
             price_history_minutes: 60,
             shutdown_timeout_secs: 10,
+            redis_url: None,
+            redis_prefix: "gateway".into(),
+            node_id: None,
+            lease_ttl_ms: 3000,
             plugins: BTreeMap::new(),
         }
     }
@@ -197,6 +212,7 @@ const VARIABLES: &[&str] = &[
     "MAX_SYMBOLS_PER_SOCKET",
     "FLOOD_DISCONNECT_AFTER",
     "SOCKET_BUFFER_PACKETS",
+    "SLOW_SOCKET_TIMEOUT_MS",
     "SERVICE_TOKEN",
     "METRICS_PUBLIC",
     "PLUGINS_DIR",
@@ -209,6 +225,10 @@ const VARIABLES: &[&str] = &[
     "ORDER_HISTORY_SECS",
     "PRICE_HISTORY_MINUTES",
     "SHUTDOWN_TIMEOUT_SECS",
+    "REDIS_URL",
+    "REDIS_PREFIX",
+    "NODE_ID",
+    "LEASE_TTL_MS",
 ];
 
 /// Prefix of per-plugin config variables.
@@ -282,6 +302,16 @@ impl Config {
         if self.max_messages_per_minute == 0 {
             return Err(ConfigError::Inconsistent(
                 "MAX_MESSAGES_PER_MINUTE must be at least 1".into(),
+            ));
+        }
+        if self.lease_ttl_ms < 300 {
+            return Err(ConfigError::Inconsistent(
+                "LEASE_TTL_MS must be at least 300".into(),
+            ));
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.contains(char::is_whitespace) {
+            return Err(ConfigError::Inconsistent(
+                "REDIS_PREFIX must be non-empty without spaces".into(),
             ));
         }
         if matches!(

@@ -7,6 +7,11 @@
 //! age per user. Appending and delivering, and replaying and subscribing,
 //! happen under one lock: a socket that subscribes while notifications
 //! arrive gets each one exactly once, either replayed or live.
+//!
+//! In cluster mode the sequence and the history live in Redis
+//! (`cluster::history`); the [`OrderGate`] of each socket then holds back
+//! live notifications while a replay is read, so the socket still gets
+//! each one once and in order.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -26,6 +31,31 @@ pub struct Entry {
     /// The payload, with `seq`, serialized once.
     pub payload: Arc<RawValue>,
     at: Instant,
+}
+
+impl Entry {
+    /// An entry received now.
+    pub fn new(seq: u64, event: &'static str, payload: Arc<RawValue>) -> Self {
+        Self {
+            seq,
+            event,
+            payload,
+            at: Instant::now(),
+        }
+    }
+}
+
+/// One socket's live order notifications while a replay is being read
+/// from the cluster's history.
+#[derive(Debug, Default)]
+pub struct OrderGate {
+    /// A replay is in progress: live notifications wait in `held`.
+    pub holding: bool,
+    /// Live notifications that arrived during the replay.
+    pub held: Vec<Entry>,
+    /// The highest `seq` the socket has (live or replayed); live
+    /// notifications at or below it are not sent again.
+    pub floor: u64,
 }
 
 #[derive(Default)]

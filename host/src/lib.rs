@@ -7,6 +7,7 @@
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod cluster;
 pub mod config;
 pub mod defaults;
 pub mod history;

@@ -3,17 +3,21 @@
 //! Connections: a global cap and a per-user cap, taken atomically at the
 //! handshake and given back on disconnect. Messages: one token bucket per
 //! user (governor's keyed limiter), shared by all of that user's sockets;
-//! the bucket holds a minute's worth, so short bursts pass.
+//! the bucket holds a minute's worth, so short bursts pass. In cluster mode
+//! the per-user connection cap and the message budget are also kept in
+//! Redis ([`ClusterCaps`]) across nodes; the global cap stays per node.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
+
+use crate::cluster::caps::ClusterCaps;
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -68,6 +72,7 @@ impl ConnectionCaps {
             caps: self.clone(),
             user: user.to_owned(),
             released: AtomicBool::new(false),
+            shared: OnceLock::new(),
         })
     }
 
@@ -113,13 +118,34 @@ pub struct ConnectionPermit {
     caps: Arc<ConnectionCaps>,
     user: String,
     released: AtomicBool,
+    shared: OnceLock<Arc<ClusterCaps>>,
 }
 
 impl ConnectionPermit {
+    /// Also takes one of the user's `max` slots across the cluster; `Err`
+    /// (and this permit should be dropped) when the user has them all.
+    pub async fn share(
+        &self,
+        cluster: &Arc<ClusterCaps>,
+        max: usize,
+    ) -> Result<(), ConnectionRefused> {
+        if !cluster.take_connection(&self.user, max).await {
+            return Err(ConnectionRefused::TooManyConnections(max));
+        }
+        let _ = self.shared.set(cluster.clone());
+        Ok(())
+    }
+
     /// Gives the slot back (once; later calls do nothing).
     pub fn release(&self) {
         if !self.released.swap(true, Ordering::AcqRel) {
             self.caps.release(&self.user);
+            if let (Some(cluster), Ok(rt)) =
+                (self.shared.get(), tokio::runtime::Handle::try_current())
+            {
+                let (cluster, user) = (cluster.clone(), self.user.clone());
+                rt.spawn(async move { cluster.give_connection(&user).await });
+            }
         }
     }
 }
@@ -142,6 +168,7 @@ impl std::fmt::Debug for ConnectionCaps {
 pub struct MessageLimiter {
     limiter: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
+    shared: Option<Arc<ClusterCaps>>,
 }
 
 /// How often idle users' buckets are forgotten.
@@ -153,11 +180,28 @@ impl MessageLimiter {
         Self {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             clock: DefaultClock::default(),
+            shared: None,
         }
     }
 
+    /// The same budget kept across the cluster by `shared` (this node's own
+    /// bucket is used only while Redis cannot answer).
+    pub fn clustered(mut self, shared: Arc<ClusterCaps>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
     /// `Ok` when `user` may send one more event; otherwise how long until it may.
-    pub fn check(&self, user: &str) -> Result<(), Duration> {
+    pub async fn check(&self, user: &str) -> Result<(), Duration> {
+        if let Some(shared) = &self.shared
+            && let Some(verdict) = shared.check_message(user).await
+        {
+            return verdict;
+        }
+        self.check_here(user)
+    }
+
+    fn check_here(&self, user: &str) -> Result<(), Duration> {
         self.limiter
             .check_key(&user.to_owned())
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
@@ -201,17 +245,17 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_users_budget_is_shared_and_bursts_pass() {
+    #[tokio::test]
+    async fn a_users_budget_is_shared_and_bursts_pass() {
         let l = MessageLimiter::new(NonZeroU32::new(5).unwrap());
         for _ in 0..5 {
-            l.check("a").unwrap();
+            l.check("a").await.unwrap();
         }
-        let wait = l.check("a").unwrap_err();
+        let wait = l.check("a").await.unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_secs(12),
             "{wait:?}"
         );
-        l.check("b").unwrap();
+        l.check("b").await.unwrap();
     }
 }

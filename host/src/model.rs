@@ -79,7 +79,7 @@ pub enum Severity {
 }
 
 /// A system event (`event:notification`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Event {
     /// Unique id; filters drop repeats.
     pub id: String,

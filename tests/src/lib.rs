@@ -3,9 +3,10 @@
 //! with which a test file proves every guest has a test, and a plugin
 //! platform on a temporary directory whose source plugins report into a
 //! collecting sink; plus a real gateway on a random port ([`server`]),
-//! fake upstream services ([`upstream`]) and a small Socket.IO client
-//! ([`sio`]).
+//! a real gateway process ([`process`]), fake upstream services
+//! ([`upstream`]) and a small Socket.IO client ([`sio`]).
 
+pub mod process;
 pub mod server;
 pub mod sio;
 pub mod upstream;

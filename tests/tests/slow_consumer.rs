@@ -2,7 +2,8 @@
 //! that does not poll leaves everything in the server's per-socket buffer,
 //! so congestion is reached at once. The gateway must park it (no bulk
 //! backlog, nothing queued without bound) and, when the client reads again,
-//! send the latest tick of each symbol and resume normal delivery.
+//! send the latest tick of each symbol and resume normal delivery; one that
+//! stays congested past `SLOW_SOCKET_TIMEOUT_MS` is disconnected.
 
 use std::time::Duration;
 
@@ -132,5 +133,52 @@ async fn a_socket_that_stops_reading_is_parked_then_served_the_latest_ticks() {
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap();
     assert!(conflated > 0.0, "{text}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_that_stays_congested_is_disconnected() {
+    let gw = TestGateway::start(|c| {
+        c.socket_buffer_packets = 8;
+        c.slow_socket_timeout_ms = 300;
+        plugin_config(c, "sim-prices", "symbols", SYMBOLS);
+        plugin_config(c, "sim-prices", "interval_ms", "10");
+    })
+    .await;
+    let client = Polling::open(&gw.url, &gw.token("stuck")).await;
+    assert!(client.poll().await.iter().any(|p| p.starts_with("40")));
+    let symbols: Vec<&str> = SYMBOLS.split(',').collect();
+    client
+        .send(&format!(
+            "42{}",
+            serde_json::json!(["subscribe:prices", { "symbols": symbols }])
+        ))
+        .await;
+    let g = gw.running.gateway.clone();
+    eventually(WAIT, "the socket to be parked", || {
+        (g.bus.parked() == 1).then_some(())
+    })
+    .await;
+    // Congested past the timeout: the first room in its buffer goes to a
+    // disconnect, and its slot is freed. (A client that never reads again
+    // is closed by the Engine.IO heartbeat, whose ping cannot be queued.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let packets = client.poll().await;
+        let closed = packets.iter().any(|p| p == "41" || p == "1");
+        seen.extend(packets);
+        if closed {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|p| p == "41"),
+        "no disconnect packet in {seen:?}"
+    );
+    eventually(WAIT, "the slot to be freed", || {
+        (g.caps.total() == 0 && g.bus.parked() == 0).then_some(())
+    })
+    .await;
     gw.stop().await;
 }

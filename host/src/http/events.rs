@@ -94,7 +94,6 @@ pub(super) async fn publish(
     let Json(new) = body.map_err(|e| ApiError::InvalidPayload(e.body_text()))?;
     let event = new.into_event()?;
     let id = event.id.clone();
-    let bus = g.bus.clone();
-    tokio::spawn(async move { bus.publish_event(event).await });
+    g.bus.submit_event(event);
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }

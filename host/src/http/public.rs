@@ -24,7 +24,9 @@ pub(super) async fn health(State(g): State<Arc<Gateway>>) -> Response {
     }
 }
 
-/// `GET /api/status`: service, version, uptime, counts and plugins.
+/// `GET /api/status`: service, version, uptime, counts and plugins; in
+/// cluster mode also this node's id and the source plugins it runs (holds
+/// the lease of); both `null` otherwise.
 pub(super) async fn status(State(g): State<Arc<Gateway>>) -> Json<Value> {
     let plugins: Vec<Value> = g
         .plugins
@@ -40,6 +42,8 @@ pub(super) async fn status(State(g): State<Arc<Gateway>>) -> Json<Value> {
         "connections": g.caps.total(),
         "users": g.caps.users(),
         "plugins": plugins,
+        "nodeId": g.cluster.as_ref().map(|c| c.node_id()),
+        "leases": g.leases.as_ref().map(|l| l.held()),
     }))
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::kv_store::{KvNamespace, KvStore};
 use super::manifest::{FailurePolicy, Limits, Manifest};
@@ -41,6 +42,7 @@ pub struct PluginEnv {
     pub kv: KvNamespace,
     /// Shared services.
     pub services: HostServices,
+    generation: AtomicU64,
 }
 
 impl PluginEnv {
@@ -63,6 +65,19 @@ impl PluginEnv {
             failure,
             instances: manifest.instances.unwrap_or(1).clamp(1, 16),
             services: services.clone(),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Makes every worker start a fresh instance (so `init` runs again and
+    /// reads the kv store anew) before its next call: a node that takes over
+    /// a source plugin continues from the checkpoint the last holder stored.
+    pub fn renew_instances(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Changes each time [`Self::renew_instances`] is called.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 }

@@ -18,6 +18,7 @@ use super::manifest::Manifest;
 use super::registry::Registry;
 use super::runner::{self, SourceSink};
 use super::version::PluginSource;
+use crate::cluster::lease::Leases;
 
 /// A default plugin built into the gateway.
 #[derive(Clone)]
@@ -56,6 +57,7 @@ pub struct PluginHost {
     loader: Arc<Loader>,
     registry: Arc<Registry>,
     sink: Arc<dyn SourceSink>,
+    leases: Option<Arc<Leases>>,
     sources: PluginSources,
     /// One lock per plugin name: syncs of one name run in order, different
     /// names in parallel.
@@ -75,10 +77,17 @@ impl PluginHost {
             loader: Arc::new(loader),
             registry,
             sink,
+            leases: None,
             sources,
             locks: parking_lot::Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// Runs source plugins only while this node holds their lease (cluster mode).
+    pub fn with_leases(mut self, leases: Arc<Leases>) -> Self {
+        self.leases = Some(leases);
+        self
     }
 
     /// The registry of running plugins.
@@ -162,7 +171,11 @@ impl PluginHost {
                 let installed = self.registry.install(version);
                 let swapped = installed.previous.is_some();
                 if !swapped && runner::is_source(kind) {
-                    runner::spawn(installed.slot.clone(), self.sink.clone());
+                    runner::spawn(
+                        installed.slot.clone(),
+                        self.sink.clone(),
+                        self.leases.clone(),
+                    );
                 }
                 tracing::info!(
                     plugin = name,

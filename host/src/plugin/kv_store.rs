@@ -1,16 +1,45 @@
 //! The per-plugin key-value store behind the `kv` import.
 //!
 //! Keyed by plugin name, so a reloaded version sees what the previous one
-//! stored. With a data dir, each namespace is persisted to
+//! stored. Two backends: files, or (in cluster mode) Redis.
+//!
+//! Files: with a data dir, each namespace is persisted to
 //! `DATA_DIR/kv/NAME.json` on every change (written to a temporary file and
 //! renamed, so a crash leaves the old or the new content, never half), which
 //! is what lets pollers keep their cursors across gateway restarts.
+//!
+//! Redis: each namespace is the hash `PREFIX:kv:NAME`, shared by every node,
+//! so a poller that moves to another node continues from its checkpoint.
+//! Calls come from plugin worker threads and block on the runtime; a write
+//! checks the quota and stores in one script. A read that Redis cannot
+//! answer is logged and reads as absent.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use redis::Script;
+use tokio::runtime::Handle;
+
+use crate::cluster::Cluster;
+
+/// Stores a field unless the hash would grow past the quota; returns -1
+/// when stored, else the size the write would reach.
+const SET_WITHIN_QUOTA: &str = r"
+local all = redis.call('HGETALL', KEYS[1])
+local size = 0
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[1] then
+    size = size + #all[i] + #all[i + 1]
+  end
+end
+local needed = size + #ARGV[1] + #ARGV[2]
+if needed > tonumber(ARGV[3]) then
+  return needed
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return -1";
 
 /// Why a write was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -31,32 +60,69 @@ pub enum KvError {
 type Entries = BTreeMap<String, Vec<u8>>;
 
 /// Every plugin's namespace.
-pub struct KvStore {
-    dir: Option<PathBuf>,
-    spaces: Mutex<HashMap<String, Arc<Mutex<Entries>>>>,
+pub enum KvStore {
+    /// In memory, persisted to files when there is a data dir.
+    Files(FileStore),
+    /// In Redis, shared by the cluster.
+    Redis(RedisStore),
 }
 
 impl KvStore {
     /// A store persisted under `dir/kv/` or, without a dir, in memory only.
     pub fn new(dir: Option<PathBuf>) -> Self {
-        Self {
+        Self::Files(FileStore {
             dir: dir.map(|d| d.join("kv")),
             spaces: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
-    /// The namespace of plugin `name`, loaded from disk the first time.
+    /// A store in `cluster`'s Redis; calls block on `runtime`.
+    pub fn redis(cluster: Arc<Cluster>, runtime: Handle) -> Self {
+        Self::Redis(RedisStore {
+            cluster,
+            runtime,
+            set: Arc::new(Script::new(SET_WITHIN_QUOTA)),
+        })
+    }
+
+    /// The namespace of plugin `name` (with files: loaded from disk the first time).
     pub fn namespace(&self, name: &str, quota: u64) -> KvNamespace {
+        let space = match self {
+            KvStore::Files(files) => files.space(name),
+            KvStore::Redis(redis) => Space::Redis {
+                key: redis.cluster.key(&format!("kv:{name}")),
+                store: redis.clone(),
+            },
+        };
+        KvNamespace { space, quota }
+    }
+}
+
+/// The file backend.
+pub struct FileStore {
+    dir: Option<PathBuf>,
+    spaces: Mutex<HashMap<String, Arc<Mutex<Entries>>>>,
+}
+
+/// The Redis backend.
+#[derive(Clone)]
+pub struct RedisStore {
+    cluster: Arc<Cluster>,
+    runtime: Handle,
+    set: Arc<Script>,
+}
+
+impl FileStore {
+    fn space(&self, name: &str) -> Space {
         let entries = self
             .spaces
             .lock()
             .entry(name.to_owned())
             .or_insert_with(|| Arc::new(Mutex::new(self.load(name))))
             .clone();
-        KvNamespace {
+        Space::File {
             file: self.dir.as_ref().map(|d| d.join(format!("{name}.json"))),
             entries,
-            quota,
         }
     }
 
@@ -88,20 +154,68 @@ impl KvStore {
 /// One plugin's view of the store.
 #[derive(Clone)]
 pub struct KvNamespace {
-    file: Option<PathBuf>,
-    entries: Arc<Mutex<Entries>>,
+    space: Space,
     quota: u64,
+}
+
+#[derive(Clone)]
+enum Space {
+    File {
+        file: Option<PathBuf>,
+        entries: Arc<Mutex<Entries>>,
+    },
+    Redis {
+        key: String,
+        store: RedisStore,
+    },
 }
 
 impl KvNamespace {
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.entries.lock().get(key).cloned()
+        match &self.space {
+            Space::File { entries, .. } => entries.lock().get(key).cloned(),
+            Space::Redis { key: hash, store } => {
+                let mut conn = store.cluster.conn();
+                let got: redis::RedisResult<Option<Vec<u8>>> = store
+                    .runtime
+                    .block_on(redis::cmd("HGET").arg(hash).arg(key).query_async(&mut conn));
+                got.unwrap_or_else(|e| {
+                    tracing::error!(hash = %hash, key, "kv read failed, reads as absent: {e}");
+                    None
+                })
+            }
+        }
     }
 
     /// Stores `value` under `key`, within the quota.
     pub fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
-        let mut entries = self.entries.lock();
+        let (file, entries) = match &self.space {
+            Space::File { file, entries } => (file, entries),
+            Space::Redis { key: hash, store } => {
+                let mut conn = store.cluster.conn();
+                let stored: i64 = store
+                    .runtime
+                    .block_on(
+                        store
+                            .set
+                            .key(hash)
+                            .arg(key)
+                            .arg(value)
+                            .arg(self.quota)
+                            .invoke_async(&mut conn),
+                    )
+                    .map_err(|e| KvError::Unavailable(e.to_string()))?;
+                return match u64::try_from(stored) {
+                    Ok(needed) => Err(KvError::QuotaExceeded {
+                        quota: self.quota,
+                        needed,
+                    }),
+                    Err(_) => Ok(()),
+                };
+            }
+        };
+        let mut entries = entries.lock();
         let current: u64 = size(&entries);
         let old = entries.get(key).map_or(0, |v| (key.len() + v.len()) as u64);
         let needed = current - old + (key.len() + value.len()) as u64;
@@ -112,7 +226,7 @@ impl KvNamespace {
             });
         }
         let old = entries.insert(key.to_owned(), value);
-        let persisted = self.persist(&entries);
+        let persisted = persist(file.as_deref(), &entries);
         if persisted.is_err() {
             // The plugin is told the write failed: memory must agree.
             match old {
@@ -125,34 +239,50 @@ impl KvNamespace {
 
     /// Removes `key`.
     pub fn delete(&self, key: &str) -> Result<(), KvError> {
-        let mut entries = self.entries.lock();
+        let (file, entries) = match &self.space {
+            Space::File { file, entries } => (file, entries),
+            Space::Redis { key: hash, store } => {
+                let mut conn = store.cluster.conn();
+                return store
+                    .runtime
+                    .block_on(
+                        redis::cmd("HDEL")
+                            .arg(hash)
+                            .arg(key)
+                            .query_async::<()>(&mut conn),
+                    )
+                    .map_err(|e| KvError::Unavailable(e.to_string()));
+            }
+        };
+        let mut entries = entries.lock();
         if let Some(old) = entries.remove(key)
-            && let Err(e) = self.persist(&entries)
+            && let Err(e) = persist(file.as_deref(), &entries)
         {
             entries.insert(key.to_owned(), old);
             return Err(e);
         }
         Ok(())
     }
+}
 
-    fn persist(&self, entries: &Entries) -> Result<(), KvError> {
-        let Some(file) = &self.file else {
-            return Ok(());
-        };
-        let hexed: BTreeMap<&String, String> =
-            entries.iter().map(|(k, v)| (k, hex::encode(v))).collect();
-        let bytes =
-            serde_json::to_vec_pretty(&hexed).map_err(|e| KvError::Unavailable(e.to_string()))?;
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let tmp = file.with_extension("json.tmp");
-            std::fs::write(&tmp, &bytes)?;
-            std::fs::rename(&tmp, file)
-        };
-        write().map_err(|e| KvError::Unavailable(format!("{}: {e}", file.display())))
-    }
+/// Writes the file backend's `entries` to `file`, through a temporary file.
+fn persist(file: Option<&std::path::Path>, entries: &Entries) -> Result<(), KvError> {
+    let Some(file) = file else {
+        return Ok(());
+    };
+    let hexed: BTreeMap<&String, String> =
+        entries.iter().map(|(k, v)| (k, hex::encode(v))).collect();
+    let bytes =
+        serde_json::to_vec_pretty(&hexed).map_err(|e| KvError::Unavailable(e.to_string()))?;
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = file.with_extension("json.tmp");
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, file)
+    };
+    write().map_err(|e| KvError::Unavailable(format!("{}: {e}", file.display())))
 }
 
 fn size(entries: &Entries) -> u64 {

@@ -4,6 +4,10 @@
 //! slot's current version, so a hot swap changes what it calls without a
 //! restart, and it ends when the plugin is unloaded. An open circuit
 //! pauses it for the breaker's pause.
+//!
+//! In cluster mode a runner polls only while its node holds the plugin's
+//! lease; when it gains the lease it renews the plugin's instances, so the
+//! plugin starts from the checkpoint in the shared kv store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +17,7 @@ use tokio::time::Instant;
 use super::error::CallError;
 use super::kind::PluginKind;
 use super::registry::Slot;
+use crate::cluster::lease::{LeaseGuard, Leases};
 use crate::model::{Event, OrderBatch, Tick};
 
 /// Where source plugins' values go.
@@ -33,10 +38,17 @@ pub fn is_source(kind: PluginKind) -> bool {
     kind != PluginKind::ChatResponder
 }
 
-/// Starts the runner of `slot`.
-pub fn spawn(slot: Arc<Slot>, sink: Arc<dyn SourceSink>) -> tokio::task::JoinHandle<()> {
+/// Starts the runner of `slot`; with `leases`, it polls only while this
+/// node holds the plugin's lease.
+pub fn spawn(
+    slot: Arc<Slot>,
+    sink: Arc<dyn SourceSink>,
+    leases: Option<Arc<Leases>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut next = Instant::now();
+        let mut lease: Option<LeaseGuard> = None;
+        let mut leading = false;
         while let Some(version) = slot.current() {
             let Some(interval) = version
                 .description
@@ -47,6 +59,20 @@ pub fn spawn(slot: Arc<Slot>, sink: Arc<dyn SourceSink>) -> tokio::task::JoinHan
                 tokio::time::sleep(IDLE_CHECK).await;
                 continue;
             };
+            if let Some(leases) = &leases {
+                let guard = lease.get_or_insert_with(|| leases.compete(slot.name()));
+                if !guard.is_held() {
+                    leading = false;
+                    drop(version);
+                    tokio::time::sleep(leases.recheck()).await;
+                    next = Instant::now();
+                    continue;
+                }
+                if !leading {
+                    leading = true;
+                    version.env.renew_instances();
+                }
+            }
             let kind = version.kind;
             drop(version);
             let pause = match poll_once(&slot, kind, sink.as_ref()).await {

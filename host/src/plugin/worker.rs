@@ -4,7 +4,8 @@
 //! instance; jobs arrive over a bounded channel. Plugin code therefore never
 //! runs on the tokio runtime, and blocking host imports only block their own
 //! worker. A call that poisons its instance (trap, timeout, memory cap)
-//! drops it; the next job instantiates a fresh one. When the version is
+//! drops it; the next job instantiates a fresh one, as it does after
+//! [`PluginEnv::renew_instances`]. When the version is
 //! replaced or unloaded its sender is dropped: queued jobs still run, then
 //! the threads exit.
 
@@ -66,8 +67,13 @@ impl WorkerPool {
 }
 
 fn work(engine: &Engine, pre: &Pre, env: &Arc<PluginEnv>, jobs: &Receiver<Job>) {
+    let mut born = env.generation();
     let mut live = Live::start(engine, pre, env).ok();
     for job in jobs {
+        if born != env.generation() {
+            born = env.generation();
+            live = None;
+        }
         if live.is_none() {
             match Live::start(engine, pre, env) {
                 Ok(l) => live = Some(l),

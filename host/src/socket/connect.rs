@@ -119,6 +119,13 @@ pub(super) async fn authenticate(
         Ok(p) => p,
         Err(e) => return Err(refuse(e.code(), e.to_string())),
     };
+    if let Some(shared) = &gateway.cluster_caps
+        && let Err(e) = permit
+            .share(shared, gateway.config.max_connections_per_user)
+            .await
+    {
+        return Err(refuse(e.code(), e.to_string()));
+    }
     let session = Session::new(
         socket.id.to_string(),
         claims.sub.clone(),
@@ -144,7 +151,7 @@ pub(super) async fn authenticate(
 /// The disconnect handler is installed first. A client that went away
 /// while its handshake was checked may already be closed: then the greeting
 /// cannot be sent and the socket is cleaned up here.
-pub(super) fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
+pub(super) async fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
     let Some(session) = socket.extensions.get::<Arc<Session>>() else {
         return;
     };
@@ -186,7 +193,7 @@ pub(super) fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
         }
     }
     if let Some(since) = session.resume_orders_after {
-        let replay = gateway.bus.replay_orders(&conn, Some(since), true);
+        let replay = gateway.bus.replay_orders(&conn, Some(since), true).await;
         tracing::debug!(socket = %socket.id, since, replayed = replay.replayed, "orders resumed");
     }
     tokio::spawn(watch_expiry(conn, gateway.auth.leeway_secs()));

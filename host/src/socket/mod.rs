@@ -37,7 +37,7 @@ pub fn attach(io: &SocketIo, gateway: Arc<Gateway>) {
         let gateway = gateway.clone();
         move |socket: SocketRef| {
             let gateway = gateway.clone();
-            async move { connect::connected(socket, gateway) }
+            async move { connect::connected(socket, gateway).await }
         }
     };
     let check = move |socket: SocketRef, auth: TryData<Value>| {
@@ -92,7 +92,7 @@ fn register(socket: &SocketRef, gateway: &Arc<Gateway>, session: &Arc<Session>) 
                 if let Some((cut, _)) = name.char_indices().nth(64) {
                     name.truncate(cut);
                 }
-                let rejection = admit(&g, &conn).err().unwrap_or_else(|| {
+                let rejection = admit(&g, &conn).await.err().unwrap_or_else(|| {
                     Rejection::new(ErrorCode::UnknownEvent, format!("unknown event {name:?}"))
                 });
                 g.metrics.rejected(&rejection.code_str());
@@ -134,7 +134,7 @@ fn on<H, Fut>(
                     event: event.into(),
                     ack: wants.then_some(ack),
                 };
-                if let Err(r) = admit(&gateway, &conn) {
+                if let Err(r) = admit(&gateway, &conn).await {
                     gateway.metrics.rejected(&r.code_str());
                     reply.fail(&r);
                     return;
@@ -155,9 +155,9 @@ fn on<H, Fut>(
 
 /// The rate limit: over it, the event is refused with `RATE_LIMITED`; a
 /// client that keeps flooding is disconnected.
-fn admit(gateway: &Gateway, conn: &Conn) -> Result<(), Rejection> {
+async fn admit(gateway: &Gateway, conn: &Conn) -> Result<(), Rejection> {
     let session = &conn.session;
-    match gateway.limiter.check(&session.user_id) {
+    match gateway.limiter.check(&session.user_id).await {
         Ok(()) => {
             session.flood.store(0, Ordering::Relaxed);
             Ok(())

@@ -20,7 +20,7 @@ pub(super) async fn subscribe(
     conn: Conn,
     _payload: Option<Value>,
 ) -> Outcome {
-    let replay = gateway.bus.replay_orders(&conn, None, true);
+    let replay = gateway.bus.replay_orders(&conn, None, true).await;
     let mut ack = Map::new();
     ack.insert("userId".into(), json!(conn.session.user_id));
     ack.insert("latestSeq".into(), json!(replay.latest_seq));
@@ -36,7 +36,7 @@ pub(super) async fn replay(gateway: Arc<Gateway>, conn: Conn, payload: Option<Va
             .ok_or_else(|| Rejection::invalid("`since` must be a non-negative integer"))?,
         None => return Err(Rejection::invalid("`since` is required")),
     };
-    let replay = gateway.bus.replay_orders(&conn, Some(since), false);
+    let replay = gateway.bus.replay_orders(&conn, Some(since), false).await;
     let mut ack = Map::new();
     ack.insert("replayed".into(), json!(replay.replayed));
     ack.insert("latestSeq".into(), json!(replay.latest_seq));

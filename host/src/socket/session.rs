@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use crate::history::OrderGate;
 use crate::limits::ConnectionPermit;
 
 /// One authenticated socket's state.
@@ -38,6 +39,10 @@ pub struct Session {
     pub permit: ConnectionPermit,
     /// `auth.lastOrderSeq` of the handshake: replay after it on connect.
     pub resume_orders_after: Option<u64>,
+    /// Live order notifications during a replay from the cluster's history.
+    pub order_gate: Mutex<OrderGate>,
+    /// One replay at a time on this socket.
+    pub replaying: tokio::sync::Mutex<()>,
 }
 
 impl Session {
@@ -65,6 +70,8 @@ impl Session {
             flood: AtomicU32::new(0),
             permit,
             resume_orders_after,
+            order_gate: Mutex::new(OrderGate::default()),
+            replaying: tokio::sync::Mutex::new(()),
         }
     }
 

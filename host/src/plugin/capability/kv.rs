@@ -13,7 +13,7 @@ fn to_wit(e: kv_store::KvError) -> KvError {
 
 impl Host for HostState {
     fn get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.env.kv.get(&key)
+        self.off_the_clock(|env| env.kv.get(&key))
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {

@@ -1,0 +1,167 @@
+//! Order sequence numbers and replay history kept in Redis, so that every
+//! node of the cluster agrees on a user's `seq` and can replay what the
+//! user missed, whichever node produced it.
+//!
+//! One script appends a notification atomically: it increments the user's
+//! counter (`PREFIX:seq:USER`, never expires), stores `seq|ms|event|payload`
+//! at the end of the user's capped list (`PREFIX:history:USER`, expiring
+//! `ORDER_HISTORY_SECS` after its last append) and publishes `seq|event|payload`
+//! on the orders channel. Publishing inside the script makes the channel's
+//! order the `seq` order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::Script;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::Cluster;
+use crate::history::Entry;
+
+/// Sequences, keeps and publishes one notification.
+const APPEND: &str = r#"
+local seq = redis.call('INCR', KEYS[1])
+local body = ARGV[2]
+local payload
+if body == '{}' then
+  payload = '{"seq":' .. seq .. '}'
+else
+  payload = '{"seq":' .. seq .. ',' .. string.sub(body, 2)
+end
+redis.call('RPUSH', KEYS[2], seq .. '|' .. ARGV[3] .. '|' .. ARGV[1] .. '|' .. payload)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PUBLISH', ARGV[6], seq .. '|' .. ARGV[1] .. '|' .. payload)
+return seq"#;
+
+/// The user's latest seq and kept entries, read together.
+const READ: &str = r"
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+return { last, redis.call('LRANGE', KEYS[2], 0, -1) }";
+
+/// Why a history operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// Redis failed or did not answer.
+    #[error("order history unavailable: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A value could not be serialized.
+    #[error("order notification not serializable: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+/// The cluster's order histories.
+pub struct SharedHistory {
+    cluster: Arc<Cluster>,
+    max_entries: usize,
+    max_age: Duration,
+    append: Script,
+    read: Script,
+}
+
+/// A user's latest seq and the entries still kept, oldest first.
+pub struct Kept {
+    /// The user's latest seq (0 when none yet).
+    pub last_seq: u64,
+    /// Kept entries within the age limit.
+    pub entries: Vec<Entry>,
+}
+
+impl SharedHistory {
+    /// Keeps at most `max_entries` per user, none older than `max_age`.
+    pub fn new(cluster: Arc<Cluster>, max_entries: usize, max_age: Duration) -> Self {
+        Self {
+            cluster,
+            max_entries: max_entries.max(1),
+            max_age,
+            append: Script::new(APPEND),
+            read: Script::new(READ),
+        }
+    }
+
+    /// The channel notifications are published on.
+    pub fn channel(&self) -> String {
+        self.cluster.key("orders")
+    }
+
+    /// Sequences `value` for `user`, keeps it and publishes it to every node.
+    pub async fn append<T: Serialize>(
+        &self,
+        user: &str,
+        event: &'static str,
+        value: &T,
+    ) -> Result<u64, HistoryError> {
+        let body = serde_json::to_string(value)?;
+        let mut conn = self.cluster.conn();
+        let seq: u64 = self
+            .append
+            .key(self.cluster.key(&format!("seq:{user}")))
+            .key(self.cluster.key(&format!("history:{user}")))
+            .arg(event)
+            .arg(body)
+            .arg(crate::time::now_ms())
+            .arg(self.max_entries)
+            .arg(self.max_age.as_millis().max(1) as u64)
+            .arg(self.channel())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(seq)
+    }
+
+    /// What is kept for `user`.
+    pub async fn read(&self, user: &str) -> Result<Kept, HistoryError> {
+        let mut conn = self.cluster.conn();
+        let (last_seq, raw): (u64, Vec<String>) = self
+            .read
+            .key(self.cluster.key(&format!("seq:{user}")))
+            .key(self.cluster.key(&format!("history:{user}")))
+            .invoke_async(&mut conn)
+            .await?;
+        let oldest_ms = crate::time::now_ms().saturating_sub(self.max_age.as_millis() as u64);
+        let entries = raw
+            .iter()
+            .filter_map(|line| {
+                let (seq, rest) = line.split_once('|')?;
+                let (ms, rest) = rest.split_once('|')?;
+                if ms.parse::<u64>().ok()? < oldest_ms {
+                    return None;
+                }
+                parse_entry(seq, rest)
+            })
+            .collect();
+        Ok(Kept { last_seq, entries })
+    }
+}
+
+/// Reads a published `seq|event|payload`.
+pub fn parse_published(message: &str) -> Option<Entry> {
+    let (seq, rest) = message.split_once('|')?;
+    parse_entry(seq, rest)
+}
+
+fn parse_entry(seq: &str, event_and_payload: &str) -> Option<Entry> {
+    let (event, payload) = event_and_payload.split_once('|')?;
+    let event = match event {
+        "order:notification" => "order:notification",
+        "position:update" => "position:update",
+        _ => return None,
+    };
+    let payload = RawValue::from_string(payload.to_owned()).ok()?;
+    Some(Entry::new(seq.parse().ok()?, event, Arc::from(payload)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_lines_parse_and_garbage_does_not() {
+        let e = parse_published(r#"7|order:notification|{"seq":7,"userId":"a"}"#).unwrap();
+        assert_eq!((e.seq, e.event), (7, "order:notification"));
+        assert_eq!(e.payload.get(), r#"{"seq":7,"userId":"a"}"#);
+        assert!(parse_published("7|other|{}").is_none());
+        assert!(parse_published("x|order:notification|{}").is_none());
+        assert!(parse_published("7|order:notification|{oops").is_none());
+    }
+}

@@ -1,0 +1,143 @@
+//! Cluster mode: the connection to Redis that lets several gateway
+//! processes serve one set of clients. This module holds the shared handle
+//! (node id, key prefix, connections) and the node heartbeat; the parts
+//! that use it are one module each: [`lease`] (source plugins run once per
+//! cluster), [`relay`] (source output to every node over pub/sub),
+//! [`history`] (order sequence numbers and replay history), [`caps`]
+//! (per-user limits across nodes). The plugin kv store has its own Redis
+//! backend in `plugin::kv_store`.
+
+pub mod caps;
+pub mod history;
+pub mod lease;
+pub mod relay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+
+/// Why cluster mode could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// `REDIS_URL` does not parse.
+    #[error("REDIS_URL is not a usable Redis URL: {0}")]
+    Url(redis::RedisError),
+    /// Redis did not answer.
+    #[error("cannot reach Redis: {0}")]
+    Connect(redis::RedisError),
+}
+
+/// How long one Redis command may take before it fails.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// This node's handle on the cluster.
+pub struct Cluster {
+    node_id: String,
+    prefix: String,
+    lease_ttl: Duration,
+    client: redis::Client,
+    conn: ConnectionManager,
+}
+
+impl Cluster {
+    /// Connects to `url`; every key starts with `prefix:`. `lease_ttl` is the
+    /// lease time of source plugins and the unit of the node heartbeat.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        node_id: String,
+        lease_ttl: Duration,
+    ) -> Result<Arc<Self>, ClusterError> {
+        let client = redis::Client::open(url).map_err(ClusterError::Url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_max_delay(Duration::from_secs(1));
+        let mut conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(ClusterError::Connect)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(ClusterError::Connect)?;
+        Ok(Arc::new(Self {
+            node_id,
+            prefix: prefix.to_owned(),
+            lease_ttl: lease_ttl.max(Duration::from_millis(300)),
+            client,
+            conn,
+        }))
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The key (or channel) `name` under this cluster's prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+
+    /// The lease time of source plugins.
+    pub fn lease_ttl(&self) -> Duration {
+        self.lease_ttl
+    }
+
+    /// A multiplexed connection for commands (cheap to clone; reconnects).
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// A new connection for subscriptions.
+    pub async fn pubsub(&self) -> redis::RedisResult<PubSub> {
+        self.client.get_async_pubsub().await
+    }
+
+    /// The key whose presence says this node is alive.
+    fn alive_key(&self, node: &str) -> String {
+        self.key(&format!("node:{node}"))
+    }
+
+    /// Starts the heartbeat: the node's alive key is refreshed every third
+    /// of the lease time and expires three lease times after the last beat,
+    /// so what a dead node counted (its users' connections) stops counting.
+    pub fn spawn_heartbeat(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        let every = self.lease_ttl / 3;
+        tokio::spawn(async move {
+            loop {
+                let Some(cluster) = me.upgrade() else { return };
+                let ttl_ms = cluster.lease_ttl.as_millis() as u64 * 3;
+                let key = cluster.alive_key(&cluster.node_id);
+                let mut conn = cluster.conn();
+                drop(cluster);
+                let beat: redis::RedisResult<()> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn)
+                    .await;
+                if let Err(e) = beat {
+                    tracing::warn!("node heartbeat failed: {e}");
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+
+    /// Removes this node's alive key (graceful shutdown).
+    pub async fn leave(&self) {
+        let mut conn = self.conn();
+        let gone: redis::RedisResult<()> = redis::cmd("DEL")
+            .arg(self.alive_key(&self.node_id))
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = gone {
+            tracing::warn!("cannot remove the node's heartbeat: {e}");
+        }
+    }
+}

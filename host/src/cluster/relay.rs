@@ -1,0 +1,213 @@
+//! Source output to every node: the node holding a source plugin's lease
+//! publishes what the plugin produced on Redis pub/sub, and every node,
+//! itself included, delivers it to its own sockets — so each socket gets
+//! each message once, whichever node it is connected to.
+//!
+//! Channels (under the prefix): `ticks` (a JSON array of ticks), `orders`
+//! (`seq|event|payload`, published by the history script) and `events`
+//! (the raw event and its target users; each node runs the event filters
+//! for its own subscribers). Messages published while a node's subscription
+//! is down (Redis restarting) do not reach that node.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::Cluster;
+use super::history::{SharedHistory, parse_published};
+use crate::bus::Bus;
+use crate::model::{Event, OrderBatch, Tick};
+
+/// Messages a publisher may have queued before new ones are dropped.
+const QUEUE: usize = 4096;
+
+/// How long a lost subscription waits before it reconnects.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
+
+/// What goes out to the cluster.
+enum Outgoing {
+    Ticks(Vec<Tick>),
+    Orders(OrderBatch),
+    Events(Vec<Event>),
+}
+
+/// An event as it travels between nodes: with its targets, which clients
+/// never see.
+#[derive(Serialize, Deserialize)]
+struct WireEvent {
+    event: Event,
+    targets: Option<Vec<String>>,
+}
+
+/// Publishes source output to the cluster, in order, from one task.
+pub struct Relay {
+    tx: mpsc::Sender<Outgoing>,
+}
+
+impl Relay {
+    /// Starts the publishing task.
+    pub fn start(cluster: Arc<Cluster>, history: Arc<SharedHistory>) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(publish(cluster, history, rx));
+        Self { tx }
+    }
+
+    fn send(&self, out: Outgoing, what: &str) {
+        if let Err(e) = self.tx.try_send(out) {
+            tracing::error!("cannot queue {what} for the cluster: {e}");
+        }
+    }
+
+    /// Publishes ticks.
+    pub fn ticks(&self, ticks: Vec<Tick>) {
+        self.send(Outgoing::Ticks(ticks), "ticks");
+    }
+
+    /// Sequences, keeps and publishes order notifications and position updates.
+    pub fn orders(&self, batch: OrderBatch) {
+        self.send(Outgoing::Orders(batch), "order notifications");
+    }
+
+    /// Publishes events for every node to filter and deliver.
+    pub fn events(&self, events: Vec<Event>) {
+        self.send(Outgoing::Events(events), "events");
+    }
+}
+
+async fn publish(
+    cluster: Arc<Cluster>,
+    history: Arc<SharedHistory>,
+    mut rx: mpsc::Receiver<Outgoing>,
+) {
+    let (ticks, events) = (cluster.key("ticks"), cluster.key("events"));
+    while let Some(out) = rx.recv().await {
+        let mut conn = cluster.conn();
+        let result = match out {
+            Outgoing::Ticks(t) => match serde_json::to_string(&t) {
+                Ok(json) => redis::cmd("PUBLISH")
+                    .arg(&ticks)
+                    .arg(json)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Outgoing::Orders(batch) => {
+                let mut failed = Ok(());
+                for o in &batch.orders {
+                    if let Err(e) = history.append(&o.user_id, "order:notification", o).await {
+                        tracing::error!(user = %o.user_id, order = %o.order_id, "order notification lost: {e}");
+                        failed = Err(e.to_string());
+                    }
+                }
+                for p in &batch.positions {
+                    if let Err(e) = history.append(&p.user_id, "position:update", p).await {
+                        tracing::error!(user = %p.user_id, position = %p.position_id, "position update lost: {e}");
+                        failed = Err(e.to_string());
+                    }
+                }
+                failed
+            }
+            Outgoing::Events(list) => {
+                let mut failed = Ok(());
+                for event in list {
+                    let targets = event.target_user_ids.clone();
+                    let wire = WireEvent { event, targets };
+                    let sent = match serde_json::to_string(&wire) {
+                        Ok(json) => redis::cmd("PUBLISH")
+                            .arg(&events)
+                            .arg(json)
+                            .query_async::<()>(&mut conn)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if let Err(e) = sent {
+                        tracing::error!(event = %wire.event.id, "event not published: {e}");
+                        failed = Err(e);
+                    }
+                }
+                failed
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("publishing to the cluster failed: {e}");
+        }
+    }
+}
+
+/// Subscribes to the cluster's channels and hands what arrives to `bus`;
+/// returns once subscribed, then keeps (re)subscribing until `bus` is gone.
+pub async fn listen(cluster: Arc<Cluster>, bus: Weak<Bus>) -> redis::RedisResult<()> {
+    let first = subscribe(&cluster).await?;
+    tokio::spawn(async move {
+        let mut pubsub = Some(first);
+        loop {
+            let stream = match pubsub.take() {
+                Some(p) => p,
+                None => match subscribe(&cluster).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!("cannot resubscribe to the cluster: {e}");
+                        tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+                        continue;
+                    }
+                },
+            };
+            let mut messages = stream.into_on_message();
+            while let Some(msg) = messages.next().await {
+                let Some(bus) = bus.upgrade() else { return };
+                let channel = msg.get_channel_name().to_owned();
+                let Ok(payload) = std::str::from_utf8(msg.get_payload_bytes()) else {
+                    continue;
+                };
+                dispatch(&cluster, &bus, &channel, payload);
+            }
+            if bus.strong_count() == 0 {
+                return;
+            }
+            tracing::warn!("cluster subscription lost; resubscribing");
+            tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+        }
+    });
+    Ok(())
+}
+
+async fn subscribe(cluster: &Cluster) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut pubsub = cluster.pubsub().await?;
+    for name in ["ticks", "orders", "events"] {
+        pubsub.subscribe(cluster.key(name)).await?;
+    }
+    Ok(pubsub)
+}
+
+fn dispatch(cluster: &Cluster, bus: &Arc<Bus>, channel: &str, payload: &str) {
+    let Some(name) = channel
+        .strip_prefix(&cluster.key(""))
+        .filter(|n| !n.is_empty())
+    else {
+        return;
+    };
+    match name {
+        "ticks" => match serde_json::from_str::<Vec<Tick>>(payload) {
+            Ok(ticks) => bus.publish_ticks(ticks),
+            Err(e) => tracing::warn!("unreadable ticks from the cluster: {e}"),
+        },
+        "orders" => match parse_published(payload) {
+            Some(entry) => bus.deliver_shared(entry),
+            None => tracing::warn!("unreadable order notification from the cluster"),
+        },
+        "events" => match serde_json::from_str::<WireEvent>(payload) {
+            Ok(WireEvent { mut event, targets }) => {
+                event.target_user_ids = targets;
+                let bus = bus.clone();
+                tokio::spawn(async move { bus.publish_event(event).await });
+            }
+            Err(e) => tracing::warn!("unreadable event from the cluster: {e}"),
+        },
+        _ => {}
+    }
+}

@@ -1,0 +1,317 @@
+//! Cluster mode end to end: two gateway processes (the real binary), each
+//! on its own port, sharing the Redis at 127.0.0.1:6379 under a key prefix
+//! of their own (removed at the end), with fake upstreams.
+
+use std::path::Path;
+use std::time::Duration;
+
+use gateway_tests::process::GatewayProcess;
+use gateway_tests::sio::{self, ConnectError, Incoming, Options};
+use gateway_tests::upstream;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(15);
+const REDIS: &str = "redis://127.0.0.1:6379";
+
+/// A key prefix no other test uses.
+fn prefix(test: &str) -> String {
+    format!("gwtest-{test}-{}", std::process::id())
+}
+
+/// Starts node `node` of the cluster under `prefix`, with `extra` settings.
+async fn node(prefix: &str, node: &str, extra: &[(&str, String)]) -> GatewayProcess {
+    let mut env = vec![
+        ("REDIS_URL", REDIS.to_owned()),
+        ("REDIS_PREFIX", prefix.to_owned()),
+        ("NODE_ID", node.to_owned()),
+        ("LEASE_TTL_MS", "1500".to_owned()),
+    ];
+    env.extend_from_slice(extra);
+    GatewayProcess::start(Path::new(env!("CARGO_BIN_EXE_gateway-node")), node, &env).await
+}
+
+/// Settings of a node that polls `trading` every 50 ms.
+fn polling(trading: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("TRADING_SERVICE_URL", trading.to_owned()),
+        ("SERVICE_TOKEN", "svc".to_owned()),
+        ("GATEWAY_PLUGIN__ORDER_POLLER__INTERVAL_MS", "50".to_owned()),
+    ]
+}
+
+/// Deletes every key under `prefix`.
+async fn clean(prefix: &str) {
+    let client = redis::Client::open(REDIS).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// Waits until `gw` holds the lease of `plugin`.
+async fn wait_for_lease(gw: &GatewayProcess, plugin: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let s = gw.status().await;
+        if s["leases"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|p| p == plugin))
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "{plugin} lease never reached {}: {s}",
+            gw.url
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn order(id: &str, user: &str) -> Value {
+    json!({ "orderId": id, "type": "ORDER_CREATED", "symbol": "EURUSD", "userId": user,
+            "side": "BUY", "quantity": 1000.0, "timestamp": gateway::time::now_ms() })
+}
+
+fn named<'a>(messages: &'a [Incoming], event: &str) -> Vec<&'a Value> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            Incoming::Event(n, v) if n == event => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_of_the_lease_holder_reaches_clients_of_both_nodes_once() {
+    let p = prefix("fanout");
+    clean(&p).await;
+    let trading = upstream::trading().await;
+    let a = node(&p, "node-a", &polling(&trading.url)).await;
+    wait_for_lease(&a, "sim-prices").await;
+    wait_for_lease(&a, "order-poller").await;
+    let b = node(&p, "node-b", &polling(&trading.url)).await;
+    let sb = b.status().await;
+    assert_eq!(sb["nodeId"], "node-b");
+    assert_eq!(sb["leases"], json!([]), "node b runs no source: {sb}");
+    let sa = a.status().await;
+    assert_eq!(sa["nodeId"], "node-a");
+
+    // Ticks produced on a reach b's client, once each, and feed b's cache.
+    let mut on_b = b.connect("alice").await;
+    let mut on_a = a.connect("alice").await;
+    for c in [&on_a, &on_b] {
+        c.emit_ack("subscribe:orders", &json!({})).await;
+        c.emit_ack(
+            "subscribe:events",
+            &json!({ "eventTypes": ["MARKET_HALT"] }),
+        )
+        .await;
+    }
+    on_b.emit_ack("subscribe:prices", &json!({ "symbols": ["EURUSD"] }))
+        .await;
+    on_b.next("price:update", WAIT)
+        .await
+        .expect("a tick from node a");
+    let ticks = on_b.drain(Duration::from_millis(600)).await;
+    let stamps: Vec<u64> = named(&ticks, "price:update")
+        .iter()
+        .map(|t| t["timestamp"].as_u64().unwrap())
+        .collect();
+    assert!(stamps.len() >= 3, "ticks keep coming: {stamps:?}");
+    assert!(
+        stamps.windows(2).all(|w| w[0] < w[1]),
+        "each tick once, in order: {stamps:?}"
+    );
+    let late = b.connect("late").await;
+    let ack = late
+        .emit_ack("subscribe:prices", &json!({ "symbols": ["EURUSD"] }))
+        .await;
+    assert_eq!(
+        ack["prices"][0]["symbol"], "EURUSD",
+        "b's cache is fed: {ack}"
+    );
+
+    // An order polled on a reaches alice on both nodes once, with the same seq.
+    trading.state.push("orders", &[order("o1", "alice")]);
+    for client in [&mut on_a, &mut on_b] {
+        let n = client.next("order:notification", WAIT).await.unwrap();
+        assert_eq!(
+            (n["orderId"].as_str(), n["seq"].as_u64()),
+            (Some("o1"), Some(1))
+        );
+    }
+
+    // An event posted on either node reaches both subscribers once.
+    let http = reqwest::Client::new();
+    for (i, node) in [&a, &b].into_iter().enumerate() {
+        let ev = json!({ "id": format!("ev-{i}"), "type": "MARKET_HALT", "title": "Halt",
+                         "message": "halted", "severity": "high" });
+        let posted = http
+            .post(format!("{}/api/events", node.url))
+            .bearer_auth("svc")
+            .json(&ev)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 202);
+        for client in [&mut on_a, &mut on_b] {
+            let got = client.next("event:notification", WAIT).await.unwrap();
+            assert_eq!(got["id"], format!("ev-{i}"));
+        }
+    }
+    for client in [&mut on_a, &mut on_b] {
+        let rest = client.drain(Duration::from_millis(500)).await;
+        assert!(named(&rest, "order:notification").is_empty(), "{rest:?}");
+        assert!(named(&rest, "event:notification").is_empty(), "{rest:?}");
+    }
+    a.stop().await;
+    b.stop().await;
+    clean(&p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_node_takes_over_from_the_cursor_and_replays() {
+    let p = prefix("failover");
+    clean(&p).await;
+    let trading = upstream::trading().await;
+    let a = node(&p, "node-a", &polling(&trading.url)).await;
+    wait_for_lease(&a, "order-poller").await;
+    let b = node(&p, "node-b", &polling(&trading.url)).await;
+    let mut carol = b.connect("carol").await;
+    carol.emit_ack("subscribe:orders", &json!({})).await;
+    trading
+        .state
+        .push("orders", &[order("o1", "carol"), order("o2", "carol")]);
+    for (id, seq) in [("o1", 1), ("o2", 2)] {
+        let n = carol.next("order:notification", WAIT).await.unwrap();
+        assert_eq!(
+            (n["orderId"].as_str(), n["seq"].as_u64()),
+            (Some(id), Some(seq))
+        );
+    }
+
+    let polls_by_a = trading.state.requests().len();
+    a.kill().await;
+    let killed = std::time::Instant::now();
+    trading.state.push("orders", &[order("o3", "carol")]);
+    wait_for_lease(&b, "order-poller").await;
+    let n = carol.next("order:notification", WAIT).await.unwrap();
+    assert_eq!(
+        (n["orderId"].as_str(), n["seq"].as_u64()),
+        (Some("o3"), Some(3))
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "takeover took {:?}",
+        killed.elapsed()
+    );
+    let rest = carol.drain(Duration::from_millis(500)).await;
+    assert!(
+        named(&rest, "order:notification").is_empty(),
+        "no replay of o1/o2 after the takeover: {rest:?}"
+    );
+    let sinces = trading.state.requests();
+    assert_eq!(sinces[0], None, "only the very first poll has no cursor");
+    assert!(
+        sinces[1..].iter().all(Option::is_some),
+        "node b continued from node a's cursor: {sinces:?}"
+    );
+    assert!(sinces.len() > polls_by_a, "node b polls");
+
+    // Reconnecting to b replays what a produced, then b's.
+    carol.close();
+    assert!(carol.disconnected(WAIT).await);
+    let resume = Options {
+        auth: Some(json!({ "token": b.token("carol"), "lastOrderSeq": 1 })),
+        ..Options::default()
+    };
+    let mut again = sio::connect(&b.url, resume).await.unwrap();
+    for (id, seq) in [("o2", 2), ("o3", 3)] {
+        let n = again.next("order:notification", WAIT).await.unwrap();
+        assert_eq!(
+            (n["orderId"].as_str(), n["seq"].as_u64()),
+            (Some(id), Some(seq))
+        );
+    }
+    trading.state.push("orders", &[order("o4", "carol")]);
+    let n = again.next("order:notification", WAIT).await.unwrap();
+    assert_eq!(
+        (n["orderId"].as_str(), n["seq"].as_u64()),
+        (Some("o4"), Some(4))
+    );
+    let ack = again
+        .emit_ack("orders:replay", &json!({ "since": 0 }))
+        .await;
+    assert_eq!(
+        (
+            ack["replayed"].as_u64(),
+            ack["latestSeq"].as_u64(),
+            ack["truncated"].as_bool()
+        ),
+        (Some(4), Some(4), Some(false)),
+        "{ack}"
+    );
+    b.stop().await;
+    clean(&p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_limits_hold_across_nodes() {
+    let p = prefix("caps");
+    clean(&p).await;
+    let limits = [
+        ("MAX_CONNECTIONS_PER_USER", "2".to_owned()),
+        ("MAX_MESSAGES_PER_MINUTE", "4".to_owned()),
+    ];
+    let a = node(&p, "node-a", &limits).await;
+    let b = node(&p, "node-b", &limits).await;
+    let first = a.connect("dave").await;
+    let _second = b.connect("dave").await;
+    for node in [&a, &b] {
+        let refused = sio::connect(&node.url, Options::token(&node.token("dave")))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&refused, ConnectError::Refused(m) if m.starts_with("TOO_MANY_CONNECTIONS: ")),
+            "{refused:?}"
+        );
+    }
+    first.close();
+    let start_wait = std::time::Instant::now();
+    let third = loop {
+        match sio::connect(&b.url, Options::token(&b.token("dave"))).await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(start_wait.elapsed() < WAIT, "slot never freed: {e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    // Four events per minute for eve, wherever she sends them.
+    let eve_a = a.connect("eve").await;
+    let eve_b = b.connect("eve").await;
+    let sub = json!({ "eventTypes": ["MARKET_HALT"] });
+    for c in [&eve_a, &eve_b, &eve_a, &eve_b] {
+        assert_eq!(c.emit_ack("subscribe:events", &sub).await["ok"], true);
+    }
+    let limited = eve_a.emit_ack("subscribe:events", &sub).await;
+    assert_eq!(limited["error"]["code"], "RATE_LIMITED", "{limited}");
+    assert!(limited["error"]["retryAfterMs"].as_u64().unwrap() > 0);
+    drop(third);
+    a.stop().await;
+    b.stop().await;
+    clean(&p).await;
+}
