@@ -69,15 +69,21 @@ fn ticks(packets: &[String]) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_socket_that_stops_reading_is_parked_then_served_the_latest_ticks() {
+/// A gateway ticking 8 symbols at 100 Hz into 8-packet socket buffers
+/// (then `tweak`), and a polling client subscribed to all of them that has
+/// stopped reading, once the gateway has parked it.
+async fn parked_client(
+    user: &str,
+    tweak: impl FnOnce(&mut gateway::config::Config),
+) -> (TestGateway, Polling) {
     let gw = TestGateway::start(|c| {
         c.socket_buffer_packets = 8;
         plugin_config(c, "sim-prices", "symbols", SYMBOLS);
         plugin_config(c, "sim-prices", "interval_ms", "10");
+        tweak(c);
     })
     .await;
-    let client = Polling::open(&gw.url, &gw.token("slow")).await;
+    let client = Polling::open(&gw.url, &gw.token(user)).await;
     let greeting = client.poll().await;
     assert!(greeting.iter().any(|p| p.starts_with("40")), "{greeting:?}");
     let symbols: Vec<&str> = SYMBOLS.split(',').collect();
@@ -93,6 +99,14 @@ async fn a_socket_that_stops_reading_is_parked_then_served_the_latest_ticks() {
         (g.bus.parked() == 1).then_some(())
     })
     .await;
+    (gw, client)
+}
+
+#[tokio::test]
+async fn a_socket_that_stops_reading_is_parked_then_served_the_latest_ticks() {
+    let (gw, client) = parked_client("slow", |_| {}).await;
+    let symbols: Vec<&str> = SYMBOLS.split(',').collect();
+    let g = gw.running.gateway.clone();
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Reading again: a bounded amount, not the 400 ticks produced meanwhile.
     let backlog = ticks(&client.poll().await);
@@ -138,27 +152,8 @@ async fn a_socket_that_stops_reading_is_parked_then_served_the_latest_ticks() {
 
 #[tokio::test]
 async fn a_socket_that_stays_congested_is_disconnected() {
-    let gw = TestGateway::start(|c| {
-        c.socket_buffer_packets = 8;
-        c.slow_socket_timeout_ms = 300;
-        plugin_config(c, "sim-prices", "symbols", SYMBOLS);
-        plugin_config(c, "sim-prices", "interval_ms", "10");
-    })
-    .await;
-    let client = Polling::open(&gw.url, &gw.token("stuck")).await;
-    assert!(client.poll().await.iter().any(|p| p.starts_with("40")));
-    let symbols: Vec<&str> = SYMBOLS.split(',').collect();
-    client
-        .send(&format!(
-            "42{}",
-            serde_json::json!(["subscribe:prices", { "symbols": symbols }])
-        ))
-        .await;
+    let (gw, client) = parked_client("stuck", |c| c.slow_socket_timeout_ms = 300).await;
     let g = gw.running.gateway.clone();
-    eventually(WAIT, "the socket to be parked", || {
-        (g.bus.parked() == 1).then_some(())
-    })
-    .await;
     // Congested past the timeout: the first room in its buffer goes to a
     // disconnect, and its slot is freed. (A client that never reads again
     // is closed by the Engine.IO heartbeat, whose ping cannot be queued.)
