@@ -3,7 +3,8 @@
 //! frames only). It authenticates with `auth.token`, answers pings, waits
 //! for the go-ahead, subscribes to its symbols with an ack, then only
 //! counts `price:update` frames and reads their `timestamp` without
-//! parsing the JSON. Unlike the tests' client (`tests/src/sio.rs`: two
+//! parsing the JSON (and, when asked to follow its streams, their `symbol`,
+//! to count repeated and skipped ticks). Unlike the tests' client (`tests/src/sio.rs`: two
 //! tasks, channels and a full JSON parse per event) nothing is allocated
 //! per frame beyond what the websocket library hands over.
 
@@ -38,7 +39,12 @@ pub(crate) struct Job {
     pub(crate) token: Arc<str>,
     /// Its `subscribe:prices` packet, sent after the go-ahead.
     pub(crate) subscribe: String,
+    /// Follow each symbol's stream, whose ticks come every this many ms.
+    pub(crate) follow_ms: Option<u64>,
 }
+
+/// The last tick timestamp of each symbol a socket follows.
+type Streams = Vec<(Box<str>, u64)>;
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -56,6 +62,8 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     mut go: watch::Receiver<bool>,
 ) {
+    let mut streams = Streams::new();
+    let follow = job.follow_ms;
     let mut ws = {
         let Ok(_permit) = endpoint.in_flight.acquire().await else {
             return;
@@ -81,7 +89,7 @@ pub(crate) async fn run(
                 }
             }
             frame = ws.next() => {
-                if let Flow::Closed = on_frame(&mut ws, frame, &shared).await {
+                if let Flow::Closed = on_frame(&mut ws, frame, &shared, follow, &mut streams).await {
                     return;
                 }
             }
@@ -95,7 +103,7 @@ pub(crate) async fn run(
     }
     loop {
         let frame = ws.next().await;
-        if let Flow::Closed = on_frame(&mut ws, frame, &shared).await {
+        if let Flow::Closed = on_frame(&mut ws, frame, &shared, follow, &mut streams).await {
             return;
         }
     }
@@ -147,11 +155,14 @@ async fn handshake(addr: SocketAddr, token: &str) -> Result<Ws, String> {
     }
 }
 
-/// Handles one frame: counts price updates and acks, answers pings.
+/// Handles one frame: counts price updates and acks, answers pings; with
+/// `follow` (the tick interval), checks each symbol's stream in `streams`.
 async fn on_frame(
     ws: &mut Ws,
     frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
     shared: &Shared,
+    follow: Option<u64>,
+    streams: &mut Streams,
 ) -> Flow {
     use std::sync::atomic::Ordering::Relaxed;
     let text = match frame {
@@ -175,6 +186,15 @@ async fn on_frame(
         [b'4', b'2', ..] => {
             if let Some(ts) = price_timestamp(t) {
                 shared.update(ts);
+                if let (Some(interval), Some(symbol)) = (follow, price_symbol(t)) {
+                    match streams.iter_mut().find(|(s, _)| **s == *symbol) {
+                        Some((_, last)) => {
+                            shared.stream_step(*last, ts, interval);
+                            *last = (*last).max(ts);
+                        }
+                        None => streams.push((symbol.into(), ts)),
+                    }
+                }
             }
         }
         [b'4', b'3', ..] => {
@@ -212,6 +232,15 @@ fn price_timestamp(packet: &str) -> Option<u64> {
     any.then_some(value)
 }
 
+/// The `symbol` of a `price:update` packet, without a JSON parse.
+fn price_symbol(packet: &str) -> Option<&str> {
+    let body = packet.strip_prefix("42[\"price:update\",")?;
+    const KEY: &str = "\"symbol\":\"";
+    let at = body.find(KEY)? + KEY.len();
+    let len = body[at..].find('"')?;
+    Some(&body[at..at + len])
+}
+
 /// The `subscribe:prices` packet (ack id 1) for `symbols`.
 pub(crate) fn subscribe_packet(symbols: &[&str]) -> String {
     let list: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
@@ -244,6 +273,9 @@ mod tests {
             price_timestamp(r#"42["price:update",{"timestamp":null}]"#),
             None
         );
+        assert_eq!(price_symbol(rust), Some("EURUSD"));
+        assert_eq!(price_symbol(node), Some("USDJPY"));
+        assert_eq!(price_symbol(r#"42["price:update",{"bid":1}]"#), None);
     }
 
     #[test]

@@ -11,6 +11,13 @@
 //! cargo run --release -p gateway-bench --bin loadgen -- --full    # 100, 1000, 10000 sockets
 //! ```
 //!
+//! The hot reload run swaps a new build of the price source into a
+//! gateway streaming to `--reload-sockets` sockets.
+//!
+//! The `cluster` target is the same binary as two nodes sharing the Redis
+//! at `--redis-url`, sockets spread over both: its fan-out is compared with
+//! the single gateway's.
+//!
 //! Both servers tick the same 20 symbols every 100 ms to rooms per symbol;
 //! the load generator is one tokio runtime with one task per socket and
 //! reads only what it measures from each frame (see [`client`]).
@@ -48,8 +55,20 @@ const SYMBOLS: [&str; 20] = [
 #[command(version, about)]
 struct Cli {
     /// Servers to measure, in this order.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Kind::Gateway, Kind::Node])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Kind::Gateway, Kind::Node, Kind::Cluster])]
     targets: Vec<Kind>,
+    /// Sockets streaming during the hot reload of the price source, 0 for
+    /// no reload run (needs the `gateway` target).
+    #[arg(long, default_value_t = 1000)]
+    reload_sockets: usize,
+    /// The price source build swapped in during the reload
+    /// [default: target/guests/wasm32-wasip2/guest/sim_prices.wasm, built
+    /// with the gateway].
+    #[arg(long)]
+    reload_wasm: Option<PathBuf>,
+    /// The Redis of the `cluster` target.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
     /// Fan-out levels, sockets per run [default: 100,1000; with --full 100,1000,10000].
     #[arg(long, value_delimiter = ',')]
     sockets: Option<Vec<usize>>,
@@ -193,6 +212,7 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
             .map(|s| (*s).to_owned())
             .collect(),
         interval_ms: cli.interval_ms,
+        redis_url: cli.redis_url.clone(),
         work: tempfile::Builder::new()
             .prefix("gateway-bench-")
             .tempdir()?,
@@ -244,7 +264,8 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
         }
     }
     if storm > 0 {
-        for &kind in &cli.targets {
+        // A storm measures one server's handshakes; the cluster adds nothing.
+        for &kind in cli.targets.iter().filter(|&&k| k != Kind::Cluster) {
             run += 1;
             eprint!("storm of {storm} sockets, {kind}: ");
             let r = scenario::storm(&params, kind, storm, run)
@@ -256,6 +277,26 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
             );
             storms.push(r);
         }
+    }
+
+    let mut reloads = Vec::new();
+    if cli.reload_sockets > 0 && cli.targets.contains(&Kind::Gateway) {
+        run += 1;
+        let n = cli.reload_sockets;
+        let wasm = cli
+            .reload_wasm
+            .clone()
+            .unwrap_or_else(|| root.join("target/guests/wasm32-wasip2/guest/sim_prices.wasm"));
+        let admin = setup.mint("bench-admin", true)?;
+        eprint!("hot reload of the price source under {n} sockets: ");
+        let r = scenario::reload(&params, n, run, &wasm, &admin)
+            .await
+            .with_context(|| format!("hot reload under {n} sockets"))?;
+        eprintln!(
+            "serving after {:.0} ms, {} sockets dropped, {} ticks skipped, {} repeated",
+            r.swap_ms, r.dropped, r.swap.skipped, r.swap.repeated
+        );
+        reloads.push(r);
     }
 
     let has = |k: Kind| cli.targets.contains(&k);
@@ -272,7 +313,7 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
             in_flight: cli.in_flight,
             users: tokens.len(),
             loadgen_threads: threads,
-            gateway: has(Kind::Gateway).then(|| ServerInfo {
+            gateway: (has(Kind::Gateway) || has(Kind::Cluster)).then(|| ServerInfo {
                 program: gateway_bin.display().to_string(),
                 version: target::version_of(&gateway_bin),
                 socket_io: None,
@@ -288,6 +329,7 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
         ratios: report::ratios(&fan_out, &storms),
         fan_out,
         storm: storms,
+        reload: reloads,
     };
     println!("{}", report.tables());
     let out = cli

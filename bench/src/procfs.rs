@@ -40,8 +40,13 @@ pub(crate) fn cpu_secs(pid: Option<u32>, ticks: u64) -> Result<f64> {
     Ok((field(14)? + field(15)?) as f64 / ticks as f64)
 }
 
+/// Resident set size of the processes `pids` together, in KiB.
+pub(crate) fn rss_kib(pids: &[u32]) -> Result<u64> {
+    pids.iter().map(|&pid| rss_kib_of(pid)).sum()
+}
+
 /// Resident set size of process `pid` in KiB (`VmRSS`).
-pub(crate) fn rss_kib(pid: u32) -> Result<u64> {
+fn rss_kib_of(pid: u32) -> Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     status
@@ -109,7 +114,7 @@ pub(crate) struct CpuSample {
 pub(crate) struct CpuUse {
     /// Wall-clock seconds between the samples.
     pub(crate) wall_secs: f64,
-    /// CPU seconds of the server process.
+    /// CPU seconds of the server's processes.
     pub(crate) server_secs: f64,
     /// CPU seconds of the load generator.
     pub(crate) loadgen_secs: f64,
@@ -125,11 +130,15 @@ pub(crate) struct CpuUse {
 }
 
 impl CpuSample {
-    /// Reads the server `pid`, this process and the machine now.
-    pub(crate) fn take(pid: u32, ticks: u64) -> Result<Self> {
+    /// Reads the server's processes `pids`, this process and the machine now.
+    pub(crate) fn take(pids: &[u32], ticks: u64) -> Result<Self> {
+        let mut server = 0.0;
+        for &pid in pids {
+            server += cpu_secs(Some(pid), ticks)?;
+        }
         Ok(Self {
             at: Instant::now(),
-            server: cpu_secs(Some(pid), ticks)?,
+            server,
             loadgen: cpu_secs(None, ticks)?,
             machine: machine_cpu(),
         })
@@ -215,7 +224,7 @@ mod tests {
         let ticks = clock_ticks();
         assert!(ticks > 0);
         assert!(cpu_secs(None, ticks).unwrap() >= 0.0);
-        assert!(rss_kib(std::process::id()).unwrap() > 0);
+        assert!(rss_kib(&[std::process::id()]).unwrap() > 0);
         assert!(machine_cpu().total > 0);
         let _ = listen_overflows();
     }

@@ -1,5 +1,6 @@
 //! The results: a JSON document (machine, conditions, every run, ratios
-//! gateway/node) and the same numbers as readable tables.
+//! gateway/node) and the same numbers as readable tables; cluster runs get
+//! a table of their own against the single gateway.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::procfs::{CpuUse, Machine};
-use crate::scenario::{FanOut, Storm};
+use crate::scenario::{FanOut, Reload, Storm, StreamWindow};
 use crate::target::Kind;
 
 /// How the servers were run.
@@ -79,6 +80,8 @@ pub(crate) struct Report {
     pub(crate) fan_out: Vec<FanOut>,
     /// Connection storms.
     pub(crate) storm: Vec<Storm>,
+    /// Hot reloads under load.
+    pub(crate) reload: Vec<Reload>,
     /// Gateway/node for every metric of every scenario both ran.
     pub(crate) ratios: Vec<Ratio>,
 }
@@ -102,6 +105,8 @@ const FAN_OUT: &[Metric<FanOut>] = &[
     ("expected updates/s", |r| r.expected_per_sec, 0),
     ("delivered updates/s", |r| r.updates_per_sec, 0),
     ("delivery ratio", |r| r.delivery_ratio, 3),
+    ("ticks repeated or reordered", |r| r.repeated as f64, 0),
+    ("ticks skipped", |r| r.skipped as f64, 0),
     ("latency p50 (ms)", |r| r.latency_ms.p50, 2),
     ("latency p90 (ms)", |r| r.latency_ms.p90, 2),
     ("latency p99 (ms)", |r| r.latency_ms.p99, 2),
@@ -167,14 +172,15 @@ const STORM: &[Metric<Storm>] = &[
     ("machine busy (%)", |r| r.cpu.machine_busy * 100.0, 1),
 ];
 
-/// The scenarios of `runs`, in first-seen order, with each server's run.
+/// The scenarios of `runs`, in first-seen order, with the gateway's and
+/// the peer's run (cluster runs have tables of their own).
 fn pairs<T>(
     runs: &[T],
     key: impl Fn(&T) -> String,
     kind: impl Fn(&T) -> Kind,
 ) -> Vec<(String, Option<&T>, Option<&T>)> {
     let mut out: Vec<(String, Option<&T>, Option<&T>)> = Vec::new();
-    for r in runs {
+    for r in runs.iter().filter(|r| kind(r) != Kind::Cluster) {
         let k = key(r);
         let i = match out.iter().position(|(s, ..)| *s == k) {
             Some(i) => i,
@@ -186,6 +192,7 @@ fn pairs<T>(
         match kind(r) {
             Kind::Gateway => out[i].1 = Some(r),
             Kind::Node => out[i].2 = Some(r),
+            Kind::Cluster => unreachable!("cluster runs are filtered out above"),
         }
     }
     out
@@ -233,9 +240,11 @@ pub(crate) fn ratios(fan_out: &[FanOut], storm: &[Storm]) -> Vec<Ratio> {
     out
 }
 
+/// A table of two runs side by side, `columns` naming them and their ratio.
 fn table<T>(
     text: &mut String,
     title: &str,
+    columns: [&str; 3],
     gateway: Option<&T>,
     node: Option<&T>,
     metrics: &[Metric<T>],
@@ -247,7 +256,7 @@ fn table<T>(
     let _ = writeln!(
         text,
         "| {:<31} | {:>12} | {:>12} | {:>12} |",
-        "metric", "gateway", "node", "gateway/node"
+        "metric", columns[0], columns[1], columns[2]
     );
     let _ = writeln!(text, "|{:-<33}|{:->14}|{:->14}|{:->14}|", "", ":", ":", ":");
     for &(name, value, decimals) in metrics {
@@ -265,6 +274,50 @@ fn table<T>(
         );
     }
 }
+
+const WINDOW: &[Metric<StreamWindow>] = &[
+    ("window (s)", |w| w.secs, 2),
+    ("expected updates", |w| w.expected, 0),
+    ("delivered updates", |w| w.updates as f64, 0),
+    ("ticks skipped", |w| w.skipped as f64, 0),
+    ("ticks repeated or reordered", |w| w.repeated as f64, 0),
+    ("longest gap in a stream (ms)", |w| w.max_gap_ms, 0),
+];
+
+/// The table of a hot reload run.
+fn reload_table(text: &mut String, r: &Reload) {
+    let _ = writeln!(
+        text,
+        "\nhot reload of the price source, {} sockets x {} symbols",
+        r.sockets, r.symbols_per_socket
+    );
+    let _ = writeln!(
+        text,
+        "new build serving after {:.0} ms ({} bytes; includes the watcher's 100 ms quiet period); \
+         {} of {} sockets dropped; latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+        r.swap_ms,
+        r.wasm_bytes,
+        r.dropped,
+        r.connected,
+        r.latency_ms.p50,
+        r.latency_ms.p99,
+        r.latency_ms.max
+    );
+    table(
+        text,
+        "",
+        ["with swap", "steady", "swap/steady"],
+        Some(&r.swap),
+        Some(&r.steady),
+        WINDOW,
+    );
+    for (reason, count) in &r.failures {
+        let _ = writeln!(text, "  {count} x {reason}");
+    }
+}
+
+const PEER_COLUMNS: [&str; 3] = ["gateway", "node", "gateway/node"];
+const CLUSTER_COLUMNS: [&str; 3] = ["cluster", "gateway", "cluster/gw"];
 
 /// Cores of other processes above which a run is flagged as disturbed.
 const DISTURBED_CORES: f64 = 0.1;
@@ -307,7 +360,7 @@ impl Report {
             c.loadgen_threads,
         );
         for (scenario, g, n) in pairs(&self.fan_out, fan_out_key, |r| r.target) {
-            table(&mut text, &scenario, g, n, FAN_OUT);
+            table(&mut text, &scenario, PEER_COLUMNS, g, n, FAN_OUT);
             let runs: Vec<_> = [g, n]
                 .into_iter()
                 .flatten()
@@ -316,13 +369,26 @@ impl Report {
             notes(&mut text, &runs);
         }
         for (scenario, g, n) in pairs(&self.storm, storm_key, |r| r.target) {
-            table(&mut text, &scenario, g, n, STORM);
+            table(&mut text, &scenario, PEER_COLUMNS, g, n, STORM);
             let runs: Vec<_> = [g, n]
                 .into_iter()
                 .flatten()
                 .map(|r| (r.target, &r.failures, &r.cpu))
                 .collect();
             notes(&mut text, &runs);
+        }
+        for c in self.fan_out.iter().filter(|r| r.target == Kind::Cluster) {
+            let key = fan_out_key(c);
+            let single = self
+                .fan_out
+                .iter()
+                .find(|r| r.target == Kind::Gateway && fan_out_key(r) == key);
+            let title = format!("{key}, cluster: 2 nodes + Redis, sockets on both");
+            table(&mut text, &title, CLUSTER_COLUMNS, Some(c), single, FAN_OUT);
+            notes(&mut text, &[(c.target, &c.failures, &c.cpu)]);
+        }
+        for r in &self.reload {
+            reload_table(&mut text, r);
         }
         text
     }

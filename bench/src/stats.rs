@@ -1,7 +1,8 @@
 //! What the sockets of one run count, shared by all their tasks without
 //! locks on the hot path: a lock-free log-linear latency histogram, the
 //! delivered-update counter gated by the measurement phase, handshake and
-//! subscription outcomes, and failure reasons (rare, so behind a mutex).
+//! subscription outcomes, failure reasons (rare, so behind a mutex) and,
+//! when sockets follow their symbol streams, repeated and skipped ticks.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -140,7 +141,29 @@ pub(crate) struct Shared {
     pub(crate) subscribe_failed: AtomicU64,
     /// Admitted sockets that the server closed (or that broke) later.
     pub(crate) dropped: AtomicU64,
+    /// Ticks a socket got again, or older than one it had, for a symbol.
+    pub(crate) repeats: AtomicU64,
+    /// Ticks missing from sockets' symbol streams: for each gap between
+    /// consecutive ticks of more than 1.5 intervals, the intervals in it
+    /// minus one.
+    pub(crate) skipped: AtomicU64,
+    /// Longest gap between consecutive ticks of a symbol on a socket, µs
+    /// (ms resolution: tick timestamps are in ms).
+    max_gap_us: AtomicU64,
     failures: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Stream counters at one instant, for a window inside a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StreamCounts {
+    /// `price:update`s counted so far.
+    pub(crate) updates: u64,
+    /// See [`Shared::repeats`].
+    pub(crate) repeats: u64,
+    /// See [`Shared::skipped`].
+    pub(crate) skipped: u64,
+    /// Longest gap since the previous reading, ms.
+    pub(crate) max_gap_ms: f64,
 }
 
 impl Shared {
@@ -158,6 +181,9 @@ impl Shared {
             subscribed: AtomicU64::new(0),
             subscribe_failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            repeats: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            max_gap_us: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
         }
     }
@@ -183,6 +209,35 @@ impl Shared {
         self.updates.fetch_add(1, Relaxed);
         self.latency
             .record(now_us.saturating_sub(timestamp_ms.saturating_mul(1000)));
+    }
+
+    /// A socket's tick of a symbol stamped `timestamp_ms` followed one
+    /// stamped `last_ms`; ticks come every `interval_ms`.
+    pub(crate) fn stream_step(&self, last_ms: u64, timestamp_ms: u64, interval_ms: u64) {
+        if self.phase.load(Relaxed) != MEASURE {
+            return;
+        }
+        if timestamp_ms <= last_ms {
+            self.repeats.fetch_add(1, Relaxed);
+            return;
+        }
+        let gap = timestamp_ms - last_ms;
+        self.max_gap_us.fetch_max(gap * 1000, Relaxed);
+        let interval = interval_ms.max(1);
+        if gap * 2 > interval * 3 {
+            let intervals = (gap + interval / 2) / interval;
+            self.skipped.fetch_add(intervals.saturating_sub(1), Relaxed);
+        }
+    }
+
+    /// The stream counters now; the longest gap restarts from zero.
+    pub(crate) fn stream_counts(&self) -> StreamCounts {
+        StreamCounts {
+            updates: self.updates.load(Relaxed),
+            repeats: self.repeats.load(Relaxed),
+            skipped: self.skipped.load(Relaxed),
+            max_gap_ms: self.max_gap_us.swap(0, Relaxed) as f64 / 1000.0,
+        }
     }
 
     /// A socket was admitted after a handshake that started at `began`.
@@ -247,6 +302,23 @@ mod tests {
             );
         }
         assert!(index(u64::MAX) < BUCKETS);
+    }
+
+    #[test]
+    fn stream_gaps_count_skipped_ticks_and_repeats() {
+        let s = Shared::new();
+        s.stream_step(1000, 1100, 100);
+        assert_eq!(s.stream_counts().skipped, 0, "one interval: none skipped");
+        s.start_window();
+        s.stream_step(1000, 1100, 100);
+        s.stream_step(1100, 1140, 100);
+        s.stream_step(1140, 1440, 100);
+        s.stream_step(1440, 1440, 100);
+        s.stream_step(1440, 1400, 100);
+        let c = s.stream_counts();
+        assert_eq!((c.skipped, c.repeats), (2, 2), "{c:?}");
+        assert_eq!(c.max_gap_ms, 300.0);
+        assert_eq!(s.stream_counts().max_gap_ms, 0.0, "restarts per reading");
     }
 
     #[test]

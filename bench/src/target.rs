@@ -1,6 +1,7 @@
-//! The servers under test, each a child process on a free 127.0.0.1 port:
-//! the gateway binary (`target/release/gateway`) with the simulated price
-//! source, and the Node.js socket.io@4 peer (`bench/node-peer/server.mjs`).
+//! The servers under test, child processes on free 127.0.0.1 ports: the
+//! gateway binary (`target/release/gateway`) with the simulated price
+//! source, the same binary as a two-node cluster sharing a Redis, and the
+//! Node.js socket.io@4 peer (`bench/node-peer/server.mjs`).
 //! Both get the same symbols, interval and JWT secret; tokens are minted by
 //! the gateway binary itself (`gateway token`, i.e. `gateway::auth::mint`),
 //! so the load generator does not link the gateway library and builds even
@@ -30,6 +31,9 @@ pub(crate) enum Kind {
     Gateway,
     /// The Node.js socket.io@4 peer.
     Node,
+    /// Two gateway processes in cluster mode over Redis; sockets are
+    /// spread over both, and every tick crosses Redis.
+    Cluster,
 }
 
 impl fmt::Display for Kind {
@@ -37,6 +41,7 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::Gateway => "gateway",
             Kind::Node => "node",
+            Kind::Cluster => "cluster",
         })
     }
 }
@@ -53,18 +58,26 @@ pub(crate) struct Setup {
     pub(crate) symbols: Vec<String>,
     /// Tick interval in milliseconds.
     pub(crate) interval_ms: u64,
+    /// The Redis of [`Kind::Cluster`].
+    pub(crate) redis_url: String,
     /// Holds data directories, the shared compile cache and the logs.
     pub(crate) work: tempfile::TempDir,
 }
 
-/// A running server.
+/// A running server: one process, or the nodes of a cluster.
 pub(crate) struct Server {
     /// Which server.
     pub(crate) kind: Kind,
-    /// Its process id (CPU and memory are read from `/proc/PID`).
-    pub(crate) pid: u32,
+    procs: Vec<Process>,
+}
+
+/// One server process.
+struct Process {
+    /// Its id (CPU and memory are read from `/proc/PID`).
+    pid: u32,
     /// Where it listens.
-    pub(crate) addr: SocketAddr,
+    addr: SocketAddr,
+    plugins_dir: PathBuf,
     child: Child,
     log: PathBuf,
 }
@@ -115,112 +128,181 @@ impl Setup {
     }
 
     /// Starts `kind` as run number `run` and waits until it answers
-    /// `GET /health`.
+    /// `GET /health` (a cluster: node after node).
     pub(crate) async fn start(&self, kind: Kind, run: usize) -> Result<Server> {
-        let port = free_port()?;
-        let dir = self.work.path().join(format!("{kind}-{run}"));
-        std::fs::create_dir_all(&dir)?;
-        let log = dir.join("server.log");
-        let mut command = match kind {
-            Kind::Gateway => {
-                let mut c = Command::new(&self.gateway_bin);
-                c.envs(self.gateway_env())
-                    .env("DATA_DIR", dir.join("data"))
-                    .env("PLUGINS_DIR", dir.join("plugins.d"))
-                    .env("COMPILE_CACHE_DIR", self.work.path().join("compile-cache"));
-                c
-            }
-            Kind::Node => {
-                let mut c = Command::new(&self.node_bin);
-                c.arg(&self.node_script).envs(self.node_env());
-                c
-            }
-        };
-        let child = command
-            .env("PORT", port.to_string())
-            .env_remove("GATEWAY_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("starting {kind}"))?;
         let mut server = Server {
             kind,
-            pid: child.id(),
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            child,
-            log,
+            procs: Vec::new(),
         };
-        server.wait_healthy().await?;
+        let nodes = if kind == Kind::Cluster { 2 } else { 1 };
+        for node in 0..nodes {
+            let port = free_port()?;
+            let dir = self.work.path().join(format!("{kind}-{run}-{node}"));
+            std::fs::create_dir_all(&dir)?;
+            let log = dir.join("server.log");
+            let mut command = match kind {
+                Kind::Gateway | Kind::Cluster => {
+                    let mut c = Command::new(&self.gateway_bin);
+                    c.envs(self.gateway_env())
+                        .env("DATA_DIR", dir.join("data"))
+                        .env("PLUGINS_DIR", dir.join("plugins.d"))
+                        .env("COMPILE_CACHE_DIR", self.work.path().join("compile-cache"));
+                    if kind == Kind::Cluster {
+                        c.env("REDIS_URL", &self.redis_url)
+                            .env(
+                                "REDIS_PREFIX",
+                                format!("gateway-bench-{}-{run}", std::process::id()),
+                            )
+                            .env("NODE_ID", format!("node-{node}"));
+                    }
+                    c
+                }
+                Kind::Node => {
+                    let mut c = Command::new(&self.node_bin);
+                    c.arg(&self.node_script).envs(self.node_env());
+                    c
+                }
+            };
+            let child = command
+                .env("PORT", port.to_string())
+                .env_remove("GATEWAY_CONFIG")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?)
+                .spawn()
+                .with_context(|| format!("starting {kind}"))?;
+            server.procs.push(Process {
+                pid: child.id(),
+                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                plugins_dir: dir.join("plugins.d"),
+                child,
+                log,
+            });
+            server.wait_healthy().await?;
+        }
         Ok(server)
     }
 
     /// `count` tokens for users `bench-0`…, minted by the gateway binary.
     pub(crate) fn mint_tokens(&self, count: usize) -> Result<Vec<String>> {
         (0..count)
-            .map(|i| {
-                let out = Command::new(&self.gateway_bin)
-                    .args(["token", "--sub", &format!("bench-{i}"), "--ttl", "6h"])
-                    .env("JWT_SECRET", SECRET)
-                    .env_remove("GATEWAY_CONFIG")
-                    .output()
-                    .with_context(|| format!("running {}", self.gateway_bin.display()))?;
-                if !out.status.success() {
-                    bail!(
-                        "`gateway token` failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-            })
+            .map(|i| self.mint(&format!("bench-{i}"), false))
             .collect()
+    }
+
+    /// A token for `sub` (with the admin role when `admin`), minted by
+    /// `gateway token`.
+    pub(crate) fn mint(&self, sub: &str, admin: bool) -> Result<String> {
+        let mut command = Command::new(&self.gateway_bin);
+        command.args(["token", "--sub", sub, "--ttl", "6h"]);
+        if admin {
+            command.arg("--admin");
+        }
+        let out = command
+            .env("JWT_SECRET", SECRET)
+            .env_remove("GATEWAY_CONFIG")
+            .output()
+            .with_context(|| format!("running {}", self.gateway_bin.display()))?;
+        if !out.status.success() {
+            bail!(
+                "`gateway token` failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
     }
 }
 
 impl Server {
+    /// Waits until the last started process answers `GET /health`.
     async fn wait_healthy(&mut self) -> Result<()> {
         let started = Instant::now();
+        let kind = self.kind;
+        let p = self.procs.last_mut().expect("a process was started");
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = p.child.try_wait()? {
                 bail!(
-                    "{} exited during startup ({status}); log {}:\n{}",
-                    self.kind,
-                    self.log.display(),
-                    tail(&self.log)
+                    "{kind} exited during startup ({status}); log {}:\n{}",
+                    p.log.display(),
+                    tail(&p.log)
                 );
             }
-            if health(self.addr).await {
+            if health(p.addr).await {
                 return Ok(());
             }
             if started.elapsed() > STARTUP_TIMEOUT {
                 bail!(
-                    "{} did not answer /health within {STARTUP_TIMEOUT:?}; log:\n{}",
-                    self.kind,
-                    tail(&self.log)
+                    "{kind} did not answer /health within {STARTUP_TIMEOUT:?}; log:\n{}",
+                    tail(&p.log)
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Whether the process is still running.
+    /// Its process ids.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.procs.iter().map(|p| p.pid).collect()
+    }
+
+    /// The plugins directory of its first process.
+    pub(crate) fn plugins_dir(&self) -> &Path {
+        &self.procs[0].plugins_dir
+    }
+
+    /// `GET path` with a bearer `token` on its first process: the body.
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Result<String> {
+        let addr = self.procs[0].addr;
+        let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+        tcp.write_all(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await?;
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).await?;
+        let Some((head, body)) = response.split_once("\r\n\r\n") else {
+            bail!("no HTTP response from {addr}{path}");
+        };
+        if !head.starts_with("HTTP/1.1 200") {
+            bail!("GET {path}: {}", head.lines().next().unwrap_or(head));
+        }
+        Ok(body.to_owned())
+    }
+
+    /// Where its processes listen; sockets are spread over them.
+    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
+        self.procs.iter().map(|p| p.addr).collect()
+    }
+
+    /// Whether every process is still running.
     pub(crate) fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.procs
+            .iter_mut()
+            .all(|p| matches!(p.child.try_wait(), Ok(None)))
     }
 
-    /// The end of its log, for error messages.
+    /// The end of each process's log, for error messages.
     pub(crate) fn log_tail(&self) -> String {
-        tail(&self.log)
+        self.procs
+            .iter()
+            .map(|p| tail(&p.log))
+            .collect::<Vec<_>>()
+            .join("\n---\n")
     }
 
-    /// Kills the process and reaps it.
+    /// Kills the processes and reaps them.
     pub(crate) fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for p in &mut self.procs {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
     }
 }
 
-impl Drop for Server {
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
