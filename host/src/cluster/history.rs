@@ -8,6 +8,12 @@
 //! `ORDER_HISTORY_SECS` after its last append) and publishes `seq|event|payload`
 //! on the orders channel. Publishing inside the script makes the channel's
 //! order the `seq` order.
+//!
+//! Appending is idempotent, so a caller may retry after an error or a
+//! timeout (the script may have run even though no answer came back): the
+//! script remembers the SHA-256 of each appended notification for the
+//! history's age (`PREFIX:seen:USER:HASH`) and answers a repeat with the
+//! `seq` it got the first time, appending nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +21,17 @@ use std::time::Duration;
 use redis::Script;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
 use super::Cluster;
 use crate::history::Entry;
 
 /// Sequences, keeps and publishes one notification.
 const APPEND: &str = r#"
+local seen = redis.call('GET', KEYS[3])
+if seen then
+  return tonumber(seen)
+end
 local seq = redis.call('INCR', KEYS[1])
 local body = ARGV[2]
 local payload
@@ -33,6 +44,7 @@ redis.call('RPUSH', KEYS[2], seq .. '|' .. ARGV[3] .. '|' .. ARGV[1] .. '|' .. p
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PUBLISH', ARGV[6], seq .. '|' .. ARGV[1] .. '|' .. payload)
+redis.call('SET', KEYS[3], seq, 'PX', ARGV[5])
 return seq"#;
 
 /// The user's latest seq and kept entries, read together.
@@ -85,7 +97,9 @@ impl SharedHistory {
         self.cluster.key("orders")
     }
 
-    /// Sequences `value` for `user`, keeps it and publishes it to every node.
+    /// Sequences `value` for `user`, keeps it and publishes it to every
+    /// node; the same `event` and `value` again within the history's age
+    /// get the first `seq` back and change nothing.
     pub async fn append<T: Serialize>(
         &self,
         user: &str,
@@ -93,11 +107,13 @@ impl SharedHistory {
         value: &T,
     ) -> Result<u64, HistoryError> {
         let body = serde_json::to_string(value)?;
+        let digest = hex::encode(Sha256::digest(format!("{event}|{body}")));
         let mut conn = self.cluster.conn();
         let seq: u64 = self
             .append
             .key(self.cluster.key(&format!("seq:{user}")))
             .key(self.cluster.key(&format!("history:{user}")))
+            .key(self.cluster.key(&format!("seen:{user}:{digest}")))
             .arg(event)
             .arg(body)
             .arg(crate::time::now_ms())

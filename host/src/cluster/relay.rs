@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::Cluster;
-use super::history::{SharedHistory, parse_published};
+use super::history::{HistoryError, SharedHistory, parse_published};
 use crate::bus::Bus;
 use crate::model::{Event, OrderBatch, Tick};
 
@@ -26,6 +26,10 @@ const QUEUE: usize = 4096;
 
 /// How long a lost subscription waits before it reconnects.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a notification is retried while Redis fails before it is
+/// given up (and logged as lost).
+const APPEND_PATIENCE: Duration = Duration::from_secs(30);
 
 /// What goes out to the cluster.
 enum Outgoing {
@@ -98,13 +102,13 @@ async fn publish(
             Outgoing::Orders(batch) => {
                 let mut failed = Ok(());
                 for o in &batch.orders {
-                    if let Err(e) = history.append(&o.user_id, "order:notification", o).await {
+                    if let Err(e) = append(&history, &o.user_id, "order:notification", o).await {
                         tracing::error!(user = %o.user_id, order = %o.order_id, "order notification lost: {e}");
                         failed = Err(e.to_string());
                     }
                 }
                 for p in &batch.positions {
-                    if let Err(e) = history.append(&p.user_id, "position:update", p).await {
+                    if let Err(e) = append(&history, &p.user_id, "position:update", p).await {
                         tracing::error!(user = %p.user_id, position = %p.position_id, "position update lost: {e}");
                         failed = Err(e.to_string());
                     }
@@ -135,6 +139,33 @@ async fn publish(
         };
         if let Err(e) = result {
             tracing::warn!("publishing to the cluster failed: {e}");
+        }
+    }
+}
+
+/// Appends one notification, retrying while Redis fails (the append is
+/// idempotent, so a retry after a lost answer does not duplicate it) for
+/// up to [`APPEND_PATIENCE`]; later notifications wait, so order holds.
+async fn append<T: Serialize>(
+    history: &SharedHistory,
+    user: &str,
+    event: &'static str,
+    value: &T,
+) -> Result<u64, HistoryError> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match history.append(user, event, value).await {
+            Err(HistoryError::Redis(e)) if started.elapsed() + pause < APPEND_PATIENCE => {
+                tracing::warn!(
+                    user,
+                    event,
+                    "appending to the order history failed, retrying in {pause:?}: {e}"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            done => return done,
         }
     }
 }
