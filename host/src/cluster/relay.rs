@@ -27,9 +27,9 @@ const QUEUE: usize = 4096;
 /// How long a lost subscription waits before it reconnects.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
 
-/// How long a notification is retried while Redis fails before it is
-/// given up (and logged as lost).
-const APPEND_PATIENCE: Duration = Duration::from_secs(30);
+/// How long an order notification or event is retried while Redis fails
+/// before it is given up (and logged as lost).
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// What goes out to the cluster.
 enum Outgoing {
@@ -102,13 +102,19 @@ async fn publish(
             Outgoing::Orders(batch) => {
                 let mut failed = Ok(());
                 for o in &batch.orders {
-                    if let Err(e) = append(&history, &o.user_id, "order:notification", o).await {
+                    let appended = patiently("an order notification", || {
+                        history.append(&o.user_id, "order:notification", o)
+                    });
+                    if let Err(e) = appended.await {
                         tracing::error!(user = %o.user_id, order = %o.order_id, "order notification lost: {e}");
                         failed = Err(e.to_string());
                     }
                 }
                 for p in &batch.positions {
-                    if let Err(e) = append(&history, &p.user_id, "position:update", p).await {
+                    let appended = patiently("a position update", || {
+                        history.append(&p.user_id, "position:update", p)
+                    });
+                    if let Err(e) = appended.await {
                         tracing::error!(user = %p.user_id, position = %p.position_id, "position update lost: {e}");
                         failed = Err(e.to_string());
                     }
@@ -121,12 +127,13 @@ async fn publish(
                     let targets = event.target_user_ids.clone();
                     let wire = WireEvent { event, targets };
                     let sent = match serde_json::to_string(&wire) {
-                        Ok(json) => redis::cmd("PUBLISH")
-                            .arg(&events)
-                            .arg(json)
-                            .query_async::<()>(&mut conn)
-                            .await
-                            .map_err(|e| e.to_string()),
+                        Ok(json) => patiently("an event", || {
+                            let mut conn = cluster.conn();
+                            let publish = redis::cmd("PUBLISH").arg(&events).arg(&json).clone();
+                            async move { publish.query_async::<()>(&mut conn).await }
+                        })
+                        .await
+                        .map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
                     if let Err(e) = sent {
@@ -143,25 +150,40 @@ async fn publish(
     }
 }
 
-/// Appends one notification, retrying while Redis fails (the append is
-/// idempotent, so a retry after a lost answer does not duplicate it) for
-/// up to [`APPEND_PATIENCE`]; later notifications wait, so order holds.
-async fn append<T: Serialize>(
-    history: &SharedHistory,
-    user: &str,
-    event: &'static str,
-    value: &T,
-) -> Result<u64, HistoryError> {
+/// An error worth retrying: Redis failed or did not answer.
+trait Transient: std::fmt::Display {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for HistoryError {
+    fn is_transient(&self) -> bool {
+        matches!(self, HistoryError::Redis(_))
+    }
+}
+
+impl Transient for redis::RedisError {
+    fn is_transient(&self) -> bool {
+        true
+    }
+}
+
+/// Runs `attempt` (sending `what`) again while it fails with a transient
+/// error, backing off from 100 ms to 2 s, for up to [`PATIENCE`]; later
+/// messages wait, so their order holds. A retry after a lost answer does
+/// not duplicate an order notification (appends are idempotent); an event
+/// published twice is dropped the second time by the default event
+/// filter, which remembers the ids it has passed.
+async fn patiently<T, E, Fut>(what: &str, mut attempt: impl FnMut() -> Fut) -> Result<T, E>
+where
+    E: Transient,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(100);
     loop {
-        match history.append(user, event, value).await {
-            Err(HistoryError::Redis(e)) if started.elapsed() + pause < APPEND_PATIENCE => {
-                tracing::warn!(
-                    user,
-                    event,
-                    "appending to the order history failed, retrying in {pause:?}: {e}"
-                );
+        match attempt().await {
+            Err(e) if e.is_transient() && started.elapsed() + pause < PATIENCE => {
+                tracing::warn!("sending {what} to the cluster failed, retrying in {pause:?}: {e}");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
             }
