@@ -91,6 +91,11 @@ impl GatewayProcess {
             .unwrap_or_else(|e| panic!("{sub} cannot connect to {}: {e:?}", self.name))
     }
 
+    /// Whether a line of its log so far contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.log.lock().iter().any(|line| line.contains(text))
+    }
+
     /// `GET /api/status`.
     pub async fn status(&self) -> serde_json::Value {
         reqwest::get(format!("{}/api/status", self.url))

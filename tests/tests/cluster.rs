@@ -1,6 +1,7 @@
 //! Cluster mode end to end: two gateway processes (the real binary), each
 //! on its own port, sharing the Redis at 127.0.0.1:6379 under a key prefix
-//! of their own (removed at the end), with fake upstreams.
+//! of their own (removed at the end), with fake upstreams; one test runs
+//! a Redis of its own, to freeze it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -314,4 +315,92 @@ async fn per_user_limits_hold_across_nodes() {
     a.stop().await;
     b.stop().await;
     clean(&p).await;
+}
+
+/// A Redis of one test's own on a free port, which the test can freeze.
+struct PrivateRedis {
+    url: String,
+    child: tokio::process::Child,
+}
+
+impl PrivateRedis {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server (Debian package redis-server) on PATH");
+        let url = format!("redis://127.0.0.1:{port}");
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let start = std::time::Instant::now();
+        while client.get_multiplexed_async_connection().await.is_err() {
+            assert!(start.elapsed() < WAIT, "the private Redis did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { url, child }
+    }
+
+    /// Sends `signal` (`STOP` freezes it: commands get no answer; `CONT`).
+    async fn signal(&self, signal: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = tokio::process::Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_accepted_while_redis_is_frozen_arrives_once_it_thaws() {
+    let redis = PrivateRedis::start().await;
+    let settings = [
+        ("REDIS_URL", redis.url.clone()),
+        ("SERVICE_TOKEN", "svc".to_owned()),
+    ];
+    let a = node("frozen", "node-a", &settings).await;
+    let b = node("frozen", "node-b", &settings).await;
+    let mut on_a = a.connect("fay").await;
+    let mut on_b = b.connect("gus").await;
+    for c in [&on_a, &on_b] {
+        let sub = json!({ "eventTypes": ["MARKET_HALT"] });
+        assert_eq!(c.emit_ack("subscribe:events", &sub).await["ok"], true);
+    }
+
+    redis.signal("STOP").await;
+    let ev = json!({ "id": "ev-frozen", "type": "MARKET_HALT", "title": "Halt",
+                     "message": "halted", "severity": "high" });
+    let posted = reqwest::Client::new()
+        .post(format!("{}/api/events", a.url))
+        .bearer_auth("svc")
+        .json(&ev)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    // Longer than a Redis command may take (2 s): the publish times out
+    // and is retried; the first attempt still sits in Redis's socket.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.signal("CONT").await;
+
+    for client in [&mut on_a, &mut on_b] {
+        let got = client.next("event:notification", WAIT).await;
+        assert_eq!(got.map(|e| e["id"].clone()), Some(json!("ev-frozen")));
+    }
+    for client in [&mut on_a, &mut on_b] {
+        let rest = client.drain(Duration::from_secs(1)).await;
+        assert!(named(&rest, "event:notification").is_empty(), "{rest:?}");
+    }
+    // The publish was retried, and the second copy was dropped on both nodes.
+    assert!(a.logged("sending an event to the cluster failed, retrying"));
+    a.stop().await;
+    b.stop().await;
 }
