@@ -312,7 +312,30 @@ async fn per_user_limits_hold_across_nodes() {
     assert_eq!(limited["error"]["code"], "RATE_LIMITED", "{limited}");
     assert!(limited["error"]["retryAfterMs"].as_u64().unwrap() > 0);
     drop(third);
-    a.stop().await;
+
+    // The slots of a node that dies stop counting once its heartbeat
+    // expires (three lease times).
+    let _hal_a = a.connect("hal").await;
+    let _hal_b = b.connect("hal").await;
+    assert!(
+        sio::connect(&b.url, Options::token(&b.token("hal")))
+            .await
+            .is_err()
+    );
+    a.kill().await;
+    let killed = std::time::Instant::now();
+    let _again = loop {
+        match sio::connect(&b.url, Options::token(&b.token("hal"))).await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(
+                    killed.elapsed() < WAIT,
+                    "the dead node's slot still counts: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
     b.stop().await;
     clean(&p).await;
 }
