@@ -283,6 +283,34 @@ impl Crowd {
         Ok(())
     }
 
+    /// Waits until all `n` handshakes have finished, either way.
+    async fn connected(&self, server: &mut Server, n: usize) -> Result<()> {
+        let limit = allowance(n);
+        self.wait(
+            server,
+            "connecting",
+            n as u64,
+            limit,
+            Shared::handshakes_done,
+        )
+        .await
+    }
+
+    /// Lets the admitted sockets subscribe and waits for every answer.
+    async fn subscribed(&self, server: &mut Server) -> Result<()> {
+        let _ = self.go.send(true);
+        let connected = self.shared.connected.load(Relaxed);
+        let limit = allowance(connected as usize);
+        self.wait(
+            server,
+            "subscribing",
+            connected,
+            limit,
+            Shared::subscriptions_done,
+        )
+        .await
+    }
+
     /// Closes every socket.
     async fn close(mut self) {
         self.tasks.abort_all();
@@ -303,31 +331,14 @@ pub(crate) async fn fan_out(p: &Params<'_>, kind: Kind, n: usize, run: usize) ->
 
     let overflows = procfs::listen_overflows();
     let crowd = Crowd::spawn(p, &server, n, true);
-    crowd
-        .wait(
-            &mut server,
-            "connecting",
-            n as u64,
-            allowance(n),
-            Shared::handshakes_done,
-        )
-        .await?;
+    crowd.connected(&mut server, n).await?;
     let connect_secs = crowd.shared.last_connected_secs();
     let listen_overflows = procfs::listen_overflows().saturating_sub(overflows);
     tokio::time::sleep(SETTLE).await;
     let rss_idle_kib = procfs::rss_kib(&server.pids())?;
     let connected = crowd.shared.connected.load(Relaxed);
 
-    let _ = crowd.go.send(true);
-    crowd
-        .wait(
-            &mut server,
-            "subscribing",
-            connected,
-            allowance(n),
-            Shared::subscriptions_done,
-        )
-        .await?;
+    crowd.subscribed(&mut server).await?;
     tokio::time::sleep(p.warmup).await;
 
     let before = CpuSample::take(&server.pids(), p.clk_tck)?;
@@ -402,15 +413,7 @@ pub(crate) async fn storm(p: &Params<'_>, kind: Kind, n: usize, run: usize) -> R
     let overflows = procfs::listen_overflows();
     let before = CpuSample::take(&server.pids(), p.clk_tck)?;
     let crowd = Crowd::spawn(p, &server, n, false);
-    crowd
-        .wait(
-            &mut server,
-            "connecting",
-            n as u64,
-            allowance(n),
-            Shared::handshakes_done,
-        )
-        .await?;
+    crowd.connected(&mut server, n).await?;
     let after = CpuSample::take(&server.pids(), p.clk_tck)?;
     let listen_overflows = procfs::listen_overflows().saturating_sub(overflows);
     let s = &crowd.shared;
@@ -498,26 +501,9 @@ pub(crate) async fn reload(
         .with_context(|| format!("reading the price source build {}", wasm.display()))?;
     let mut server = p.setup.start(Kind::Gateway, run).await?;
     let crowd = Crowd::spawn(p, &server, n, true);
-    crowd
-        .wait(
-            &mut server,
-            "connecting",
-            n as u64,
-            allowance(n),
-            Shared::handshakes_done,
-        )
-        .await?;
-    let _ = crowd.go.send(true);
+    crowd.connected(&mut server, n).await?;
     let connected = crowd.shared.connected.load(Relaxed);
-    crowd
-        .wait(
-            &mut server,
-            "subscribing",
-            connected,
-            allowance(n),
-            Shared::subscriptions_done,
-        )
-        .await?;
+    crowd.subscribed(&mut server).await?;
     if served_from_file(&server.get("/api/plugins", admin).await?, "sim-prices")? {
         bail!("sim-prices was served from a file before the swap");
     }

@@ -253,23 +253,11 @@ impl Server {
     /// `GET path` with a bearer `token` on its first process: the body.
     pub(crate) async fn get(&self, path: &str, token: &str) -> Result<String> {
         let addr = self.procs[0].addr;
-        let mut tcp = tokio::net::TcpStream::connect(addr).await?;
-        tcp.write_all(
-            format!(
-                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await?;
-        let mut response = String::new();
-        tcp.read_to_string(&mut response).await?;
-        let Some((head, body)) = response.split_once("\r\n\r\n") else {
-            bail!("no HTTP response from {addr}{path}");
-        };
-        if !head.starts_with("HTTP/1.1 200") {
-            bail!("GET {path}: {}", head.lines().next().unwrap_or(head));
+        let (status, body) = http_get(addr, path, Some(token)).await?;
+        if !status.starts_with("HTTP/1.1 200") {
+            bail!("GET {path}: {status}");
         }
-        Ok(body.to_owned())
+        Ok(body)
     }
 
     /// Where its processes listen; sockets are spread over them.
@@ -310,18 +298,31 @@ impl Drop for Process {
 
 /// Whether `GET /health` answers 200.
 async fn health(addr: SocketAddr) -> bool {
-    let attempt = async {
-        let mut tcp = tokio::net::TcpStream::connect(addr).await?;
-        tcp.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut head = [0u8; 12];
-        tcp.read_exact(&mut head).await?;
-        std::io::Result::Ok(head.starts_with(b"HTTP/1.1 200"))
-    };
     matches!(
-        tokio::time::timeout(Duration::from_secs(2), attempt).await,
-        Ok(Ok(true))
+        tokio::time::timeout(Duration::from_secs(2), http_get(addr, "/health", None)).await,
+        Ok(Ok((status, _))) if status.starts_with("HTTP/1.1 200")
     )
+}
+
+/// `GET path` (with a bearer `token`) over a fresh connection: the status
+/// line and the body.
+async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(String, String)> {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await?;
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await?;
+    let Some((head, body)) = response.split_once("\r\n\r\n") else {
+        bail!("no HTTP response from {addr}{path}");
+    };
+    Ok((
+        head.lines().next().unwrap_or(head).to_owned(),
+        body.to_owned(),
+    ))
 }
 
 fn tail(log: &Path) -> String {

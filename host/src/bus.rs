@@ -332,55 +332,70 @@ impl Bus {
                 })
             }
             Delivery::Cluster { history, .. } => {
-                let _one_at_a_time = session.replaying.lock().await;
-                let was_subscribed = session.wants_orders();
-                session.order_gate.lock().holding = true;
-                subscribe_now();
-                let kept = history.read(&session.user_id).await;
-                let mut gate = session.order_gate.lock();
-                gate.holding = false;
-                let held = std::mem::take(&mut gate.held);
-                let replay = match kept {
-                    Ok(kept) => {
-                        let oldest = kept.entries.first().map_or(kept.last_seq + 1, |e| e.seq);
-                        let mut replayed = 0;
-                        for e in kept
-                            .entries
-                            .iter()
-                            .filter(|e| since.is_some_and(|s| e.seq > s))
-                        {
-                            self.deliver(conn, e.event, &e.payload);
-                            replayed += 1;
-                        }
-                        if since.is_some() || !was_subscribed {
-                            gate.floor = gate.floor.max(kept.last_seq);
-                        }
-                        Replay {
-                            replayed,
-                            latest_seq: kept.last_seq,
-                            truncated: since.is_some_and(|s| s > kept.last_seq || s + 1 < oldest),
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(user = %session.user_id, "replay failed: {e}");
-                        Replay {
-                            replayed: 0,
-                            latest_seq: 0,
-                            truncated: since.is_some(),
-                        }
-                    }
-                };
-                if session.wants_orders() {
-                    for e in held {
-                        if e.seq > gate.floor {
-                            gate.floor = e.seq;
-                            self.deliver(conn, e.event, &e.payload);
-                        }
-                    }
-                }
-                replay
+                self.replay_shared(conn, history, since, subscribe_now)
+                    .await
             }
         }
+    }
+
+    /// [`Self::replay_orders`] from the cluster's history: live
+    /// notifications wait at the socket's [`OrderGate`](crate::history::OrderGate) while the history
+    /// is read, then those the replay did not cover follow, each once.
+    async fn replay_shared(
+        &self,
+        conn: &Conn,
+        history: &SharedHistory,
+        since: Option<u64>,
+        subscribe_now: impl FnOnce(),
+    ) -> Replay {
+        let session = &conn.session;
+        let _one_at_a_time = session.replaying.lock().await;
+        let was_subscribed = session.wants_orders();
+        session.order_gate.lock().holding = true;
+        subscribe_now();
+        let kept = history.read(&session.user_id).await;
+        let mut gate = session.order_gate.lock();
+        gate.holding = false;
+        let held = std::mem::take(&mut gate.held);
+        let replay = match kept {
+            Ok(kept) => {
+                let oldest = kept.entries.first().map_or(kept.last_seq + 1, |e| e.seq);
+                let mut replayed = 0;
+                for e in kept
+                    .entries
+                    .iter()
+                    .filter(|e| since.is_some_and(|s| e.seq > s))
+                {
+                    self.deliver(conn, e.event, &e.payload);
+                    replayed += 1;
+                }
+                if since.is_some() || !was_subscribed {
+                    gate.floor = gate.floor.max(kept.last_seq);
+                }
+                Replay {
+                    replayed,
+                    latest_seq: kept.last_seq,
+                    truncated: since.is_some_and(|s| s > kept.last_seq || s + 1 < oldest),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(user = %session.user_id, "replay failed: {e}");
+                Replay {
+                    replayed: 0,
+                    latest_seq: 0,
+                    truncated: since.is_some(),
+                }
+            }
+        };
+        if session.wants_orders() {
+            for e in held {
+                if e.seq > gate.floor {
+                    gate.floor = e.seq;
+                    self.deliver(conn, e.event, &e.payload);
+                }
+            }
+        }
+        replay
     }
 
     /// Sends a must-not-lose message; a socket that cannot take it is

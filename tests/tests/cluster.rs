@@ -93,6 +93,30 @@ fn named<'a>(messages: &'a [Incoming], event: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// Asserts that the next order notification `client` gets is `id` with `seq`.
+async fn expect_order(client: &mut sio::Client, id: &str, seq: u64) {
+    let n = client.next("order:notification", WAIT).await.unwrap();
+    assert_eq!(
+        (n["orderId"].as_str(), n["seq"].as_u64()),
+        (Some(id), Some(seq))
+    );
+}
+
+/// Connects `user` to `gw`, retrying until a connection slot is free;
+/// panics with `why` after [`WAIT`].
+async fn connect_once_free(gw: &GatewayProcess, user: &str, why: &str) -> sio::Client {
+    let start = std::time::Instant::now();
+    loop {
+        match sio::connect(&gw.url, Options::token(&gw.token(user))).await {
+            Ok(c) => return c,
+            Err(e) => {
+                assert!(start.elapsed() < WAIT, "{why}: {e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_of_the_lease_holder_reaches_clients_of_both_nodes_once() {
     let p = prefix("fanout");
@@ -146,11 +170,7 @@ async fn output_of_the_lease_holder_reaches_clients_of_both_nodes_once() {
     // An order polled on a reaches alice on both nodes once, with the same seq.
     trading.state.push("orders", &[order("o1", "alice")]);
     for client in [&mut on_a, &mut on_b] {
-        let n = client.next("order:notification", WAIT).await.unwrap();
-        assert_eq!(
-            (n["orderId"].as_str(), n["seq"].as_u64()),
-            (Some("o1"), Some(1))
-        );
+        expect_order(client, "o1", 1).await;
     }
 
     // An event posted on either node reaches both subscribers once.
@@ -195,11 +215,7 @@ async fn the_other_node_takes_over_from_the_cursor_and_replays() {
         .state
         .push("orders", &[order("o1", "carol"), order("o2", "carol")]);
     for (id, seq) in [("o1", 1), ("o2", 2)] {
-        let n = carol.next("order:notification", WAIT).await.unwrap();
-        assert_eq!(
-            (n["orderId"].as_str(), n["seq"].as_u64()),
-            (Some(id), Some(seq))
-        );
+        expect_order(&mut carol, id, seq).await;
     }
 
     let polls_by_a = trading.state.requests().len();
@@ -207,11 +223,7 @@ async fn the_other_node_takes_over_from_the_cursor_and_replays() {
     let killed = std::time::Instant::now();
     trading.state.push("orders", &[order("o3", "carol")]);
     wait_for_lease(&b, "order-poller").await;
-    let n = carol.next("order:notification", WAIT).await.unwrap();
-    assert_eq!(
-        (n["orderId"].as_str(), n["seq"].as_u64()),
-        (Some("o3"), Some(3))
-    );
+    expect_order(&mut carol, "o3", 3).await;
     assert!(
         killed.elapsed() < Duration::from_secs(5),
         "takeover took {:?}",
@@ -239,18 +251,10 @@ async fn the_other_node_takes_over_from_the_cursor_and_replays() {
     };
     let mut again = sio::connect(&b.url, resume).await.unwrap();
     for (id, seq) in [("o2", 2), ("o3", 3)] {
-        let n = again.next("order:notification", WAIT).await.unwrap();
-        assert_eq!(
-            (n["orderId"].as_str(), n["seq"].as_u64()),
-            (Some(id), Some(seq))
-        );
+        expect_order(&mut again, id, seq).await;
     }
     trading.state.push("orders", &[order("o4", "carol")]);
-    let n = again.next("order:notification", WAIT).await.unwrap();
-    assert_eq!(
-        (n["orderId"].as_str(), n["seq"].as_u64()),
-        (Some("o4"), Some(4))
-    );
+    expect_order(&mut again, "o4", 4).await;
     let ack = again
         .emit_ack("orders:replay", &json!({ "since": 0 }))
         .await;
@@ -290,16 +294,7 @@ async fn per_user_limits_hold_across_nodes() {
         );
     }
     first.close();
-    let start_wait = std::time::Instant::now();
-    let third = loop {
-        match sio::connect(&b.url, Options::token(&b.token("dave"))).await {
-            Ok(c) => break c,
-            Err(e) => {
-                assert!(start_wait.elapsed() < WAIT, "slot never freed: {e:?}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let third = connect_once_free(&b, "dave", "slot never freed").await;
 
     // Four events per minute for eve, wherever she sends them.
     let eve_a = a.connect("eve").await;
@@ -323,19 +318,7 @@ async fn per_user_limits_hold_across_nodes() {
             .is_err()
     );
     a.kill().await;
-    let killed = std::time::Instant::now();
-    let _again = loop {
-        match sio::connect(&b.url, Options::token(&b.token("hal"))).await {
-            Ok(c) => break c,
-            Err(e) => {
-                assert!(
-                    killed.elapsed() < WAIT,
-                    "the dead node's slot still counts: {e:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
+    let _again = connect_once_free(&b, "hal", "the dead node's slot still counts").await;
     b.stop().await;
     clean(&p).await;
 }
