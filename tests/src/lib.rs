@@ -4,9 +4,11 @@
 //! platform on a temporary directory whose source plugins report into a
 //! collecting sink; plus a real gateway on a random port ([`server`]),
 //! a real gateway process ([`process`]), fake upstream services
-//! ([`upstream`]) and a small Socket.IO client ([`sio`]).
+//! ([`upstream`]), a small Socket.IO client ([`sio`]) and the README's
+//! blocks and commands ([`readme`]).
 
 pub mod process;
+pub mod readme;
 pub mod server;
 pub mod sio;
 pub mod upstream;

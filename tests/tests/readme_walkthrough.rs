@@ -8,22 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use gateway_tests::readme::block;
 use gateway_tests::server::{TestGateway, plugin_config};
 use serde_json::json;
-
-/// The fenced block of `lang` that follows `heading` in `text`.
-fn block<'a>(text: &'a str, heading: &str, lang: &str) -> &'a str {
-    let section = &text[text
-        .find(heading)
-        .unwrap_or_else(|| panic!("README has no {heading:?}"))..];
-    let fence = format!("```{lang}\n");
-    let start = section
-        .find(&fence)
-        .unwrap_or_else(|| panic!("no {lang} block after {heading:?}"))
-        + fence.len();
-    let len = section[start..].find("```").unwrap();
-    &section[start..start + len]
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_plugin_builds_loads_and_serves() {
