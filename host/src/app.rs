@@ -12,57 +12,69 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthSetupError, Authenticator};
-use crate::bus::{Bus, Delivery};
-use crate::cluster::caps::ClusterCaps;
-use crate::cluster::history::SharedHistory;
 use crate::cluster::lease::Leases;
+use crate::cluster::order_log::SharedOrderLog;
 use crate::cluster::relay::{self, Relay};
+use crate::cluster::user_limits::SharedUserLimits;
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::Config;
-use crate::defaults;
-use crate::history::OrderHistory;
-use crate::limits::{ConnectionCaps, LIMITER_SWEEP, MessageLimiter};
-use crate::market::PriceCache;
+use crate::default_plugins;
+use crate::delivery::order_log::MemoryOrderLog;
+use crate::delivery::{Delivery, Mode};
+use crate::limits::connections::ConnectionCaps;
+use crate::limits::messages::{LIMITER_SWEEP, MessageLimiter};
 use crate::metrics::Metrics;
+use crate::plugin::deploy::{Deployer, PluginSources};
 use crate::plugin::engine::{EngineError, PluginEngine};
 use crate::plugin::env::HostServices;
-use crate::plugin::host::{PluginHost, PluginSources};
 use crate::plugin::kv_store::KvStore;
 use crate::plugin::loader::Loader;
 use crate::plugin::registry::Registry;
 use crate::plugin::watch::{self, DirWatch};
+use crate::price_cache::PriceCache;
 
 /// Everything the handlers share.
 pub struct Gateway {
     /// The configuration it started with.
     pub config: Config,
     /// Token verification.
-    pub auth: Authenticator,
+    pub(crate) auth: Authenticator,
     /// Connection caps.
-    pub caps: Arc<ConnectionCaps>,
+    pub(crate) caps: Arc<ConnectionCaps>,
     /// Per-user message budget.
-    pub limiter: MessageLimiter,
+    pub(crate) limiter: MessageLimiter,
     /// The cluster, in cluster mode.
-    pub cluster: Option<Arc<Cluster>>,
-    /// Per-user connection counts across the cluster, in cluster mode.
-    pub cluster_caps: Option<Arc<ClusterCaps>>,
+    pub(crate) cluster: Option<Arc<Cluster>>,
+    /// Per-user limits across the cluster, in cluster mode.
+    pub(crate) user_limits: Option<Arc<SharedUserLimits>>,
     /// Source plugin leases, in cluster mode.
-    pub leases: Option<Arc<Leases>>,
-    /// Plugin output to sockets.
-    pub bus: Arc<Bus>,
+    pub(crate) leases: Option<Arc<Leases>>,
+    /// Source output to sockets.
+    pub delivery: Arc<Delivery>,
     /// The plugins.
-    pub plugins: Arc<PluginHost>,
+    pub plugins: Arc<Deployer>,
     /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// When it started.
-    pub started: Instant,
+    pub(crate) started: Instant,
     /// Set once shutdown began: `/health` answers 503 and connections are refused.
-    pub shutting_down: AtomicBool,
+    pub(crate) shutting_down: AtomicBool,
 }
 
 impl Gateway {
+    /// Open Socket.IO connections.
+    pub fn open_connections(&self) -> usize {
+        self.caps.total()
+    }
+
+    /// Starts draining: `/health` answers 503 and new connections are refused
+    /// (what [`Running::shutdown`] does first).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+
     /// Whether shutdown has begun.
-    pub fn is_shutting_down(&self) -> bool {
+    pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
 }
@@ -136,34 +148,32 @@ pub async fn start(
     };
     let history_size = config.order_history_size;
     let history_age = Duration::from_secs(config.order_history_secs);
-    let delivery = match &cluster {
+    let mode = match &cluster {
         Some(c) => {
-            let history = Arc::new(SharedHistory::new(c.clone(), history_size, history_age));
-            Delivery::Cluster {
-                relay: Relay::start(c.clone(), history.clone()),
-                history,
+            let orders = Arc::new(SharedOrderLog::new(c.clone(), history_size, history_age));
+            Mode::Cluster {
+                uplink: Arc::new(Relay::start(c.clone(), orders)),
             }
         }
-        None => Delivery::Local(OrderHistory::new(history_size, history_age)),
+        None => Mode::Local {
+            orders: MemoryOrderLog::new(history_size, history_age),
+        },
     };
-    let bus = Bus::new(
+    let delivery = Delivery::new(
         market.clone(),
         registry.clone(),
         metrics.clone(),
         Duration::from_millis(config.slow_socket_timeout_ms),
-        delivery,
+        mode,
     );
     if let Some(c) = &cluster {
-        relay::listen(c.clone(), Arc::downgrade(&bus))
+        relay::listen(c.clone(), Arc::downgrade(&delivery))
             .await
             .map_err(ClusterError::Connect)?;
     }
     let limits = config.plugin_limits();
     let max_memory = usize::try_from(limits.memory_mib.max(64) << 20).unwrap_or(usize::MAX);
-    let engine = Arc::new(PluginEngine::new(
-        Some(config.data_dir.join("compile-cache")),
-        max_memory,
-    )?);
+    let engine = Arc::new(PluginEngine::new(Some(config.compile_cache()), max_memory)?);
     let services = HostServices {
         kv: Arc::new(match &cluster {
             Some(c) => KvStore::redis(c.clone(), tokio::runtime::Handle::current()),
@@ -177,29 +187,29 @@ pub async fn start(
     let loader = Loader::new(engine, services).map_err(StartError::Link)?;
     let sources = PluginSources {
         dir: Some(config.plugins_dir.clone()),
-        defaults: defaults::default_plugins(&config),
+        defaults: default_plugins::enabled(&config),
         overrides: config.plugins.clone(),
     };
     if let Err(e) = std::fs::create_dir_all(&config.plugins_dir) {
         tracing::warn!(dir = %config.plugins_dir.display(), "cannot create the plugins directory: {e}");
     }
     let leases = cluster.clone().map(Leases::new);
-    let mut host = PluginHost::new(loader, sources, registry, bus.clone());
+    let mut deployer = Deployer::new(loader, sources, registry, delivery.clone());
     if let Some(leases) = &leases {
-        host = host.with_leases(leases.clone());
+        deployer = deployer.with_leases(leases.clone());
     }
-    let plugins = Arc::new(host);
+    let plugins = Arc::new(deployer);
     plugins.load_all().await;
     let dir_watch = watch::watch(plugins.clone(), &config.plugins_dir)
         .map_err(|e| StartError::Watch(config.plugins_dir.clone(), e))?;
-    bus.spawn_flusher();
+    delivery.spawn_flusher();
     let mut limiter = MessageLimiter::new(
         NonZeroU32::new(config.max_messages_per_minute).unwrap_or(NonZeroU32::MIN),
     );
-    let cluster_caps = cluster
+    let user_limits = cluster
         .clone()
-        .map(|c| Arc::new(ClusterCaps::new(c, config.max_messages_per_minute)));
-    if let Some(shared) = &cluster_caps {
+        .map(|c| Arc::new(SharedUserLimits::new(c, config.max_messages_per_minute)));
+    if let Some(shared) = &user_limits {
         limiter = limiter.clustered(shared.clone());
     }
     let gateway = Arc::new(Gateway {
@@ -209,10 +219,10 @@ pub async fn start(
         )),
         limiter,
         cluster,
-        cluster_caps,
+        user_limits,
         leases,
         auth,
-        bus,
+        delivery,
         plugins,
         metrics,
         started: Instant::now(),
@@ -269,11 +279,11 @@ impl Running {
     /// within the configured timeout.
     pub async fn shutdown(self) {
         let g = &self.gateway;
-        g.shutting_down.store(true, Ordering::Relaxed);
+        g.begin_shutdown();
         tracing::info!("shutting down");
         let deadline = Duration::from_secs(g.config.shutdown_timeout_secs);
         let drain = async {
-            for socket in g.bus.sockets() {
+            for socket in g.delivery.sockets() {
                 let _ = socket.disconnect();
             }
             g.plugins.shutdown().await;

@@ -1,23 +1,26 @@
 //! The gateway: a Socket.IO server whose business logic runs as WebAssembly
 //! component plugins.
 //!
-//! [`app::start`] wires the parts on a listener; the binary (`main.rs`)
-//! adds the command line; tests use the same library on a random port.
+//! [`app::start`] wires the parts on a listener; [`cli::main`] is the
+//! command line; tests use the same library on a random port. What tests
+//! and the load generator need is public; everything else is crate-private,
+//! so the compiler sees dead code. `docs/architecture.md` walks the two
+//! flows (source plugin → sockets, client event → plugin) file by file.
 
 pub mod app;
 pub mod auth;
-pub mod bus;
-pub mod cluster;
+pub mod cli;
+pub(crate) mod cluster;
 pub mod config;
-pub mod defaults;
-pub mod history;
-pub mod http;
-pub mod limits;
-pub mod market;
-pub mod metrics;
-pub mod model;
+pub(crate) mod default_plugins;
+pub mod delivery;
+pub(crate) mod http;
+pub(crate) mod limits;
+pub(crate) mod metrics;
 pub mod plugin;
-pub mod socket;
+pub mod price_cache;
+pub mod protocol;
+pub(crate) mod socket;
 pub mod time;
 
 /// The default plugins built with the gateway (see `build.rs`).

@@ -12,30 +12,31 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry as PromRegistry;
 
 use crate::plugin::registry::Registry;
+use crate::protocol::ErrorCode;
 
 type Labels = Vec<(&'static str, String)>;
 
 /// The gateway's counters and gauges.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: PromRegistry,
     /// Open Socket.IO connections.
-    pub connections: Gauge,
+    pub(crate) connections: Gauge,
     /// Users with at least one connection.
-    pub users: Gauge,
+    pub(crate) users: Gauge,
     events_in: Family<Labels, Counter>,
     events_out: Family<Labels, Counter>,
     rejections: Family<Labels, Counter>,
     /// `price:update` events sent (the hot path keeps its own handle).
-    pub price_updates_out: Counter,
+    pub(crate) price_updates_out: Counter,
     /// Price updates held back for a congested socket (conflated).
-    pub conflated: Counter,
+    pub(crate) conflated: Counter,
     /// Notifications that could not be written to a socket.
-    pub undelivered: Counter,
+    pub(crate) undelivered: Counter,
 }
 
 impl Metrics {
     /// Metrics that also report the plugins of `plugins`.
-    pub fn new(plugins: Arc<Registry>) -> Self {
+    pub(crate) fn new(plugins: Arc<Registry>) -> Self {
         let mut registry = PromRegistry::with_prefix("gateway");
         let connections = Gauge::default();
         let users = Gauge::default();
@@ -93,28 +94,28 @@ impl Metrics {
     }
 
     /// Counts a client event.
-    pub fn event_in(&self, event: &str) {
+    pub(crate) fn event_in(&self, event: &str) {
         self.events_in
             .get_or_create(&vec![("event", event.to_owned())])
             .inc();
     }
 
     /// Counts `n` server events sent.
-    pub fn events_out(&self, event: &str, n: u64) {
+    pub(crate) fn events_out(&self, event: &str, n: u64) {
         self.events_out
             .get_or_create(&vec![("event", event.to_owned())])
             .inc_by(n);
     }
 
     /// Counts a rejection.
-    pub fn rejected(&self, code: &str) {
+    pub(crate) fn rejected(&self, code: ErrorCode) {
         self.rejections
-            .get_or_create(&vec![("code", code.to_owned())])
+            .get_or_create(&vec![("code", code.as_str().to_owned())])
             .inc();
     }
 
     /// The text exposition.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

@@ -9,15 +9,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gateway::market::{PriceCache, Tick};
-use gateway::model::{Event, Severity, Subscriber};
 use gateway::plugin::engine::PluginEngine;
 use gateway::plugin::env::{HostServices, PluginEnv};
 use gateway::plugin::instance::Live;
-use gateway::plugin::kind::{Exports, Linkers, PluginKind, Pre};
+use gateway::plugin::kind::PluginKind;
 use gateway::plugin::kv_store::KvStore;
 use gateway::plugin::manifest::{Limits, Manifest};
+use gateway::plugin::version::Subscriber;
 use gateway::plugin::watch;
+use gateway::plugin::world::{Exports, Linkers, Pre};
+use gateway::price_cache::PriceCache;
+use gateway::protocol::payloads::{Event, Severity, Tick};
 use gateway_tests::{Platform, SWAP_A, SWAP_B, guest};
 use serde_json::json;
 

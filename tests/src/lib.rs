@@ -17,16 +17,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gateway::market::PriceCache;
-use gateway::model::{Event, OrderBatch, Tick};
+use gateway::plugin::deploy::{DefaultPlugin, Deployer, PluginSources};
 use gateway::plugin::engine::PluginEngine;
 use gateway::plugin::env::HostServices;
-use gateway::plugin::host::{DefaultPlugin, PluginHost, PluginSources};
 use gateway::plugin::kv_store::KvStore;
 use gateway::plugin::loader::Loader;
 use gateway::plugin::manifest::{Limits, Manifest};
 use gateway::plugin::registry::Registry;
 use gateway::plugin::runner::SourceSink;
+use gateway::price_cache::PriceCache;
+use gateway::protocol::payloads::{Event, OrderBatch, Tick};
 use parking_lot::Mutex;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
@@ -74,7 +74,7 @@ impl SourceSink for Collect {
 /// A plugin platform on a temporary plugins directory.
 pub struct Platform {
     /// The host under test.
-    pub host: Arc<PluginHost>,
+    pub host: Arc<Deployer>,
     /// What its sources published.
     pub sink: Arc<Collect>,
     /// Holds the plugins directory, data dir and compile cache.
@@ -106,7 +106,7 @@ impl Platform {
             defaults,
             overrides: Default::default(),
         };
-        let host = Arc::new(PluginHost::new(
+        let host = Arc::new(Deployer::new(
             Loader::new(engine, services).unwrap(),
             sources,
             Arc::new(Registry::default()),

@@ -275,7 +275,7 @@ async fn a_broken_price_upstream_is_survived_and_reported() {
 #[tokio::test]
 async fn chat_answers_with_the_cached_numbers_to_the_asker_only() {
     let gw = TestGateway::start(|c| plugin_config(c, "sim-prices", "interval_ms", "600000")).await;
-    let market = gw.running.gateway.bus.market().clone();
+    let market = gw.running.gateway.delivery.market().clone();
     let tick = eventually(WAIT, "a first tick", || market.latest("USDJPY")).await;
     let mut asker = gw.connect("asker").await;
     let mut other = gw.connect("other").await;
@@ -316,10 +316,7 @@ async fn chat_answers_with_the_cached_numbers_to_the_asker_only() {
 async fn shutdown_turns_health_503_refuses_and_disconnects() {
     let gw = TestGateway::start(|_| {}).await;
     let mut c = gw.connect("stay").await;
-    gw.running
-        .gateway
-        .shutting_down
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    gw.running.gateway.begin_shutdown();
     let (status, body) = get_json(&format!("{}/health", gw.url), None).await;
     assert_eq!(
         (status, body["status"].as_str()),

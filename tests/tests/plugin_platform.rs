@@ -20,7 +20,10 @@ macro_rules! guest_has_test {
 }
 foreach_guest!(guest_has_test);
 
-async fn poll(p: &Platform, name: &str) -> Result<Vec<gateway::model::Tick>, CallError> {
+async fn poll(
+    p: &Platform,
+    name: &str,
+) -> Result<Vec<gateway::protocol::payloads::Tick>, CallError> {
     let slot = p.host.registry().get(name).expect("plugin loaded");
     slot.call(|v| async move { v.poll_prices().await }).await
 }

@@ -96,7 +96,7 @@ async fn parked_client(
     let g = gw.running.gateway.clone();
     // 8 symbols × 100 ticks/s into an 8-packet buffer nobody reads.
     eventually(WAIT, "the socket to be parked", || {
-        (g.bus.parked() == 1).then_some(())
+        (g.delivery.parked() == 1).then_some(())
     })
     .await;
     (gw, client)
@@ -125,13 +125,13 @@ async fn a_socket_that_stops_reading_is_parked_then_served_the_latest_ticks() {
             );
             served.push(t);
         }
-        if g.bus.parked() == 0 && latest.len() == symbols.len() {
+        if g.delivery.parked() == 0 && latest.len() == symbols.len() {
             break;
         }
     }
-    assert_eq!(g.bus.parked(), 0, "it was unparked once it read");
+    assert_eq!(g.delivery.parked(), 0, "it was unparked once it read");
     assert_eq!(latest.len(), symbols.len(), "every symbol was served");
-    let cache = g.bus.market();
+    let cache = g.delivery.market();
     for (symbol, ts) in &latest {
         let newest = cache.latest(symbol).unwrap().timestamp;
         assert!(
@@ -139,7 +139,12 @@ async fn a_socket_that_stops_reading_is_parked_then_served_the_latest_ticks() {
             "{symbol}: got {ts}, cache has {newest}"
         );
     }
-    let text = g.metrics.render();
+    let text = reqwest::get(format!("{}/metrics", gw.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let conflated = text
         .lines()
         .find(|l| l.starts_with("gateway_price_updates_conflated_total"))
@@ -172,7 +177,7 @@ async fn a_socket_that_stays_congested_is_disconnected() {
         "no disconnect packet in {seen:?}"
     );
     eventually(WAIT, "the slot to be freed", || {
-        (g.caps.total() == 0 && g.bus.parked() == 0).then_some(())
+        (g.open_connections() == 0 && g.delivery.parked() == 0).then_some(())
     })
     .await;
     gw.stop().await;

@@ -34,7 +34,7 @@ end
 return 0";
 
 /// One plugin's lease as seen by this node.
-pub struct Lease {
+pub(crate) struct Lease {
     name: String,
     /// Until when this node may act as the holder.
     valid_until: Mutex<Option<Instant>>,
@@ -42,15 +42,10 @@ pub struct Lease {
 
 impl Lease {
     /// Whether this node holds the lease now.
-    pub fn is_held(&self) -> bool {
+    pub(crate) fn is_held(&self) -> bool {
         self.valid_until
             .lock()
             .is_some_and(|until| Instant::now() < until)
-    }
-
-    /// The plugin the lease is for.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 }
 

@@ -3,14 +3,14 @@
 //! (node id, key prefix, connections) and the node heartbeat; the parts
 //! that use it are one module each: [`lease`] (source plugins run once per
 //! cluster), [`relay`] (source output to every node over pub/sub),
-//! [`history`] (order sequence numbers and replay history), [`caps`]
-//! (per-user limits across nodes). The plugin kv store has its own Redis
-//! backend in `plugin::kv_store`.
+//! [`order_log`] (order sequence numbers and replay history),
+//! [`user_limits`] (per-user limits across nodes). The plugin kv store has
+//! its own Redis backend in `plugin::kv_store`.
 
-pub mod caps;
-pub mod history;
-pub mod lease;
-pub mod relay;
+pub(crate) mod lease;
+pub(crate) mod order_log;
+pub(crate) mod relay;
+pub(crate) mod user_limits;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,6 +127,24 @@ impl Cluster {
                 tokio::time::sleep(every).await;
             }
         });
+    }
+
+    /// Deletes every key under this cluster's prefix (tests use their own prefix).
+    #[cfg(test)]
+    pub(crate) async fn delete_all_keys(&self) {
+        let mut conn = self.conn();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(self.key("*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
     }
 
     /// Removes this node's alive key (graceful shutdown).

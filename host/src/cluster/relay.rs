@@ -16,10 +16,14 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use futures_util::future::BoxFuture;
+
 use super::Cluster;
-use super::history::{HistoryError, SharedHistory, parse_published};
-use crate::bus::Bus;
-use crate::model::{Event, OrderBatch, Tick};
+use super::order_log::{OrderLogError, SharedOrderLog, parse_published};
+use crate::delivery::orders::Kept;
+use crate::delivery::{Delivery, Uplink};
+use crate::protocol::payloads::{Event, OrderBatch, Tick};
+use crate::protocol::server;
 
 /// Messages a publisher may have queued before new ones are dropped.
 const QUEUE: usize = 4096;
@@ -46,17 +50,19 @@ struct WireEvent {
     targets: Option<Vec<String>>,
 }
 
-/// Publishes source output to the cluster, in order, from one task.
-pub struct Relay {
+/// Publishes source output to the cluster, in order, from one task; reads
+/// the cluster's order log for replays.
+pub(crate) struct Relay {
     tx: mpsc::Sender<Outgoing>,
+    orders: Arc<SharedOrderLog>,
 }
 
 impl Relay {
     /// Starts the publishing task.
-    pub fn start(cluster: Arc<Cluster>, history: Arc<SharedHistory>) -> Self {
+    pub(crate) fn start(cluster: Arc<Cluster>, orders: Arc<SharedOrderLog>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(publish(cluster, history, rx));
-        Self { tx }
+        tokio::spawn(publish(cluster, orders.clone(), rx));
+        Self { tx, orders }
     }
 
     fn send(&self, out: Outgoing, what: &str) {
@@ -64,26 +70,29 @@ impl Relay {
             tracing::error!("cannot queue {what} for the cluster: {e}");
         }
     }
+}
 
-    /// Publishes ticks.
-    pub fn ticks(&self, ticks: Vec<Tick>) {
+impl Uplink for Relay {
+    fn ticks(&self, ticks: Vec<Tick>) {
         self.send(Outgoing::Ticks(ticks), "ticks");
     }
 
-    /// Sequences, keeps and publishes order notifications and position updates.
-    pub fn orders(&self, batch: OrderBatch) {
+    fn orders(&self, batch: OrderBatch) {
         self.send(Outgoing::Orders(batch), "order notifications");
     }
 
-    /// Publishes events for every node to filter and deliver.
-    pub fn events(&self, events: Vec<Event>) {
+    fn events(&self, events: Vec<Event>) {
         self.send(Outgoing::Events(events), "events");
+    }
+
+    fn read_orders<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Kept, String>> {
+        Box::pin(async move { self.orders.read(user).await.map_err(|e| e.to_string()) })
     }
 }
 
 async fn publish(
     cluster: Arc<Cluster>,
-    history: Arc<SharedHistory>,
+    history: Arc<SharedOrderLog>,
     mut rx: mpsc::Receiver<Outgoing>,
 ) {
     let (ticks, events) = (cluster.key("ticks"), cluster.key("events"));
@@ -103,7 +112,7 @@ async fn publish(
                 let mut failed = Ok(());
                 for o in &batch.orders {
                     let appended = patiently("an order notification", || {
-                        history.append(&o.user_id, "order:notification", o)
+                        history.append(&o.user_id, server::ORDER_NOTIFICATION, o)
                     });
                     if let Err(e) = appended.await {
                         tracing::error!(user = %o.user_id, order = %o.order_id, "order notification lost: {e}");
@@ -112,7 +121,7 @@ async fn publish(
                 }
                 for p in &batch.positions {
                     let appended = patiently("a position update", || {
-                        history.append(&p.user_id, "position:update", p)
+                        history.append(&p.user_id, server::POSITION_UPDATE, p)
                     });
                     if let Err(e) = appended.await {
                         tracing::error!(user = %p.user_id, position = %p.position_id, "position update lost: {e}");
@@ -155,9 +164,9 @@ trait Transient: std::fmt::Display {
     fn is_transient(&self) -> bool;
 }
 
-impl Transient for HistoryError {
+impl Transient for OrderLogError {
     fn is_transient(&self) -> bool {
-        matches!(self, HistoryError::Redis(_))
+        matches!(self, OrderLogError::Redis(_))
     }
 }
 
@@ -192,9 +201,13 @@ where
     }
 }
 
-/// Subscribes to the cluster's channels and hands what arrives to `bus`;
-/// returns once subscribed, then keeps (re)subscribing until `bus` is gone.
-pub async fn listen(cluster: Arc<Cluster>, bus: Weak<Bus>) -> redis::RedisResult<()> {
+/// Subscribes to the cluster's channels and hands what arrives to
+/// `delivery`; returns once subscribed, then keeps (re)subscribing until
+/// `delivery` is gone.
+pub(crate) async fn listen(
+    cluster: Arc<Cluster>,
+    delivery: Weak<Delivery>,
+) -> redis::RedisResult<()> {
     let first = subscribe(&cluster).await?;
     tokio::spawn(async move {
         let mut pubsub = Some(first);
@@ -212,14 +225,16 @@ pub async fn listen(cluster: Arc<Cluster>, bus: Weak<Bus>) -> redis::RedisResult
             };
             let mut messages = stream.into_on_message();
             while let Some(msg) = messages.next().await {
-                let Some(bus) = bus.upgrade() else { return };
+                let Some(delivery) = delivery.upgrade() else {
+                    return;
+                };
                 let channel = msg.get_channel_name().to_owned();
                 let Ok(payload) = std::str::from_utf8(msg.get_payload_bytes()) else {
                     continue;
                 };
-                dispatch(&cluster, &bus, &channel, payload);
+                dispatch(&cluster, &delivery, &channel, payload);
             }
-            if bus.strong_count() == 0 {
+            if delivery.strong_count() == 0 {
                 return;
             }
             tracing::warn!("cluster subscription lost; resubscribing");
@@ -237,7 +252,7 @@ async fn subscribe(cluster: &Cluster) -> redis::RedisResult<redis::aio::PubSub> 
     Ok(pubsub)
 }
 
-fn dispatch(cluster: &Cluster, bus: &Arc<Bus>, channel: &str, payload: &str) {
+fn dispatch(cluster: &Cluster, delivery: &Arc<Delivery>, channel: &str, payload: &str) {
     let Some(name) = channel
         .strip_prefix(&cluster.key(""))
         .filter(|n| !n.is_empty())
@@ -246,18 +261,18 @@ fn dispatch(cluster: &Cluster, bus: &Arc<Bus>, channel: &str, payload: &str) {
     };
     match name {
         "ticks" => match serde_json::from_str::<Vec<Tick>>(payload) {
-            Ok(ticks) => bus.publish_ticks(ticks),
+            Ok(ticks) => delivery.publish_ticks(ticks),
             Err(e) => tracing::warn!("unreadable ticks from the cluster: {e}"),
         },
         "orders" => match parse_published(payload) {
-            Some(entry) => bus.deliver_shared(entry),
+            Some(entry) => delivery.deliver_sequenced(&entry),
             None => tracing::warn!("unreadable order notification from the cluster"),
         },
         "events" => match serde_json::from_str::<WireEvent>(payload) {
             Ok(WireEvent { mut event, targets }) => {
                 event.target_user_ids = targets;
-                let bus = bus.clone();
-                tokio::spawn(async move { bus.publish_event(event).await });
+                let delivery = delivery.clone();
+                tokio::spawn(async move { delivery.publish_event(event).await });
             }
             Err(e) => tracing::warn!("unreadable event from the cluster: {e}"),
         },

@@ -10,17 +10,7 @@ use serde_json::{Value, json};
 use super::ApiError;
 use crate::app::Gateway;
 use crate::auth::Claims;
-
-/// The bearer token of `headers`, if any.
-/// The scheme is case-insensitive, as HTTP says.
-pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
+use crate::auth::credentials::bearer;
 
 /// 401 without a valid token, 403 without the admin role.
 pub(super) async fn require_admin(g: &Gateway, headers: &HeaderMap) -> Result<Claims, ApiError> {
@@ -44,7 +34,7 @@ pub(super) async fn connections(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&g, &headers).await?;
-    let connections = g.bus.connections();
+    let connections = g.delivery.connections();
     Ok(Json(
         json!({ "count": connections.len(), "connections": connections }),
     ))

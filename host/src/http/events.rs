@@ -11,10 +11,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::ApiError;
-use super::admin::{bearer, require_admin};
+use super::admin::require_admin;
 use crate::app::Gateway;
-use crate::model::{Event, Severity};
-use crate::socket::validate::is_event_type;
+use crate::auth::credentials::bearer;
+use crate::protocol::is_event_type;
+use crate::protocol::payloads::{Event, Severity};
 
 /// The body of `POST /api/events`.
 #[derive(Debug, Deserialize)]
@@ -94,6 +95,6 @@ pub(super) async fn publish(
     let Json(new) = body.map_err(|e| ApiError::InvalidPayload(e.body_text()))?;
     let event = new.into_event()?;
     let id = event.id.clone();
-    g.bus.submit_event(event);
+    g.delivery.submit_events(vec![event]);
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }

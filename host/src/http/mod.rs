@@ -16,10 +16,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::Gateway;
 use crate::config::Config;
-pub use error::ApiError;
+pub(crate) use error::ApiError;
 
 /// The routes, sharing `gateway`.
-pub fn router(gateway: Arc<Gateway>) -> Router {
+pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/health", get(public::health))
         .route("/api/status", get(public::status))
@@ -33,7 +33,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 /// CORS for the HTTP API and Socket.IO's polling transport, from `FRONTEND_URL`.
-pub fn cors(config: &Config) -> CorsLayer {
+pub(crate) fn cors(config: &Config) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);

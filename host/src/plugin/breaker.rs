@@ -18,13 +18,13 @@ struct State {
 
 /// Failure counting and the pause it imposes.
 #[derive(Debug, Default)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     state: Mutex<State>,
 }
 
 impl Breaker {
     /// `Ok` when a call may go ahead now.
-    pub fn admit(&self, now: Instant) -> Result<(), CallError> {
+    pub(crate) fn admit(&self, now: Instant) -> Result<(), CallError> {
         let state = self.state.lock();
         match state.open_until {
             Some(until) if until > now => Err(CallError::CircuitOpen {
@@ -35,12 +35,12 @@ impl Breaker {
     }
 
     /// Records a success: the circuit closes.
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         *self.state.lock() = State::default();
     }
 
     /// Records a failure; returns the pause when this one opened the circuit.
-    pub fn failed(&self, policy: &FailurePolicy, now: Instant) -> Option<Duration> {
+    pub(crate) fn failed(&self, policy: &FailurePolicy, now: Instant) -> Option<Duration> {
         let mut state = self.state.lock();
         state.consecutive += 1;
         if state.consecutive < policy.max_consecutive_failures.max(1) {
@@ -60,7 +60,7 @@ impl Breaker {
     }
 
     /// Whether calls are refused at `now`.
-    pub fn is_open(&self, now: Instant) -> bool {
+    pub(crate) fn is_open(&self, now: Instant) -> bool {
         self.admit(now).is_err()
     }
 }

@@ -3,7 +3,8 @@
 use serde_json::{Map, Value};
 
 use super::bindings::types as wit;
-use crate::model::{Event, OrderNotification, PositionUpdate, Severity, Subscriber, Tick};
+use super::version::Subscriber;
+use crate::protocol::payloads::{Event, OrderNotification, PositionUpdate, Severity, Tick};
 
 /// Parses a plugin's `extra-json`; anything but a JSON object is dropped.
 fn extra(json: Option<String>) -> Map<String, Value> {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::kv_store::{KvNamespace, KvStore};
 use super::manifest::{FailurePolicy, Limits, Manifest};
-use crate::market::PriceCache;
+use crate::price_cache::PriceCache;
 
 /// The gateway services plugins reach through their imports.
 #[derive(Clone)]

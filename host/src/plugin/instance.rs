@@ -14,8 +14,8 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use super::engine::EPOCH_TICK;
 use super::env::PluginEnv;
 use super::error::CallError;
-use super::kind::{Exports, Pre};
 use super::state::HostState;
+use super::world::{Exports, Pre};
 
 /// A store with an instantiated, initialised plugin.
 pub struct Live {

@@ -13,10 +13,11 @@ use super::engine::PluginEngine;
 use super::env::{HostServices, PluginEnv};
 use super::error::LoadError;
 use super::instance::Live;
-use super::kind::{Linkers, PluginKind, Pre};
+use super::kind::PluginKind;
 use super::manifest::Manifest;
 use super::version::{Description, PluginSource, PluginVersion, describe};
 use super::worker::WorkerPool;
+use super::world::{Linkers, Pre};
 
 /// A plugin to be loaded.
 pub struct Candidate {
@@ -60,11 +61,6 @@ impl Loader {
             linkers,
             services,
         })
-    }
-
-    /// The services plugins get.
-    pub fn services(&self) -> &HostServices {
-        &self.services
     }
 
     /// Runs every check on `c` without starting workers.
@@ -111,7 +107,6 @@ impl Loader {
             description: v.description,
             source: c.source,
             sha256: v.sha256,
-            imports: v.imports,
             loaded_at: SystemTime::now(),
             env: v.env,
             pool,

@@ -6,13 +6,13 @@
 //! worker threads (see [`worker`]), and async callers wait on a oneshot.
 
 pub mod bindings;
-pub mod breaker;
-pub mod capability;
+pub(crate) mod breaker;
+pub(crate) mod capability;
 mod convert;
+pub mod deploy;
 pub mod engine;
 pub mod env;
-pub mod error;
-pub mod host;
+mod error;
 pub mod instance;
 pub mod kind;
 pub mod kv_store;
@@ -23,7 +23,8 @@ pub mod runner;
 pub mod state;
 pub mod version;
 pub mod watch;
-pub mod worker;
+pub(crate) mod worker;
+pub mod world;
 
 pub use error::{CallError, LoadError};
 pub use kind::PluginKind;

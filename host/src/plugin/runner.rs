@@ -18,7 +18,7 @@ use super::error::CallError;
 use super::kind::PluginKind;
 use super::registry::Slot;
 use crate::cluster::lease::{LeaseGuard, Leases};
-use crate::model::{Event, OrderBatch, Tick};
+use crate::protocol::payloads::{Event, OrderBatch, Tick};
 
 /// Where source plugins' values go.
 pub trait SourceSink: Send + Sync + 'static {

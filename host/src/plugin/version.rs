@@ -13,9 +13,10 @@ use super::capability::chat_stream::ChunkSink;
 use super::env::PluginEnv;
 use super::error::CallError;
 use super::instance::Live;
-use super::kind::{Exports, PluginKind};
+use super::kind::PluginKind;
 use super::worker::{Verdict, WorkerPool};
-use crate::model::{Event, OrderBatch, Subscriber, Tick};
+use super::world::Exports;
+use crate::protocol::payloads::{Event, OrderBatch, Tick};
 
 /// Where a version's bytes came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,6 +43,17 @@ pub struct Description {
     pub interval: Option<Duration>,
 }
 
+/// A socket subscribed to events, as the filter plugins see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscriber {
+    /// Its user.
+    pub user_id: String,
+    /// The socket.
+    pub socket_id: String,
+    /// Types it subscribed to.
+    pub event_types: Vec<String>,
+}
+
 /// A loaded, validated version and its workers.
 pub struct PluginVersion {
     /// The plugin's name: its file stem, or the default plugin's name.
@@ -54,8 +66,6 @@ pub struct PluginVersion {
     pub source: PluginSource,
     /// SHA-256 of the wasm, hex.
     pub sha256: String,
-    /// The interfaces it imports.
-    pub imports: Vec<String>,
     /// When it was loaded.
     pub loaded_at: SystemTime,
     /// Its environment.

@@ -13,7 +13,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::host::PluginHost;
+use super::deploy::Deployer;
 
 /// How long a plugin's files must be unchanged before they are loaded.
 pub const SETTLE: Duration = Duration::from_millis(100);
@@ -41,7 +41,7 @@ fn plugin_of(path: &Path) -> Option<String> {
 }
 
 /// Starts watching `dir` (creating it if needed).
-pub fn watch(host: Arc<PluginHost>, dir: &Path) -> notify::Result<DirWatch> {
+pub fn watch(host: Arc<Deployer>, dir: &Path) -> notify::Result<DirWatch> {
     std::fs::create_dir_all(dir).map_err(notify::Error::io)?;
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher =

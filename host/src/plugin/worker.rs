@@ -17,18 +17,18 @@ use wasmtime::Engine;
 use super::env::PluginEnv;
 use super::error::CallError;
 use super::instance::Live;
-use super::kind::Pre;
+use super::world::Pre;
 
 /// Jobs a version may have queued before calls are refused as busy.
 const QUEUE_DEPTH: usize = 256;
 
 /// A unit of work for a worker: gets the live instance (or why there is
 /// none) and says whether the instance survived.
-pub type Job = Box<dyn FnOnce(Result<&mut Live, CallError>) -> Verdict + Send>;
+pub(crate) type Job = Box<dyn FnOnce(Result<&mut Live, CallError>) -> Verdict + Send>;
 
 /// What a job says about the instance it ran on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The instance is healthy.
     Keep,
     /// The instance is poisoned; drop it.
@@ -36,13 +36,13 @@ pub enum Verdict {
 }
 
 /// The senders to one version's workers.
-pub struct WorkerPool {
+pub(crate) struct WorkerPool {
     jobs: Sender<Job>,
 }
 
 impl WorkerPool {
     /// Starts `env.instances` workers; each instantiates eagerly.
-    pub fn start(engine: &Engine, pre: &Pre, env: &Arc<PluginEnv>) -> Self {
+    pub(crate) fn start(engine: &Engine, pre: &Pre, env: &Arc<PluginEnv>) -> Self {
         let (jobs, rx) = crossbeam_channel::bounded::<Job>(QUEUE_DEPTH);
         for i in 0..env.instances {
             let (engine, pre, worker_env, rx) =
@@ -58,7 +58,7 @@ impl WorkerPool {
     }
 
     /// Queues `job`; refuses when the queue is full.
-    pub fn submit(&self, job: Job) -> Result<(), CallError> {
+    pub(crate) fn submit(&self, job: Job) -> Result<(), CallError> {
         self.jobs.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => CallError::Busy,
             TrySendError::Disconnected(_) => CallError::Unloaded,

@@ -5,42 +5,69 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::{Map, json};
 use tokio::sync::mpsc;
 
-use super::Outcome;
-use super::reply::{ErrorCode, Rejection};
-use super::validate::{MAX_CHAT_CHARS, is_symbol, object, opt_string};
+use super::gate::Outcome;
+use super::payload::Validate;
+use super::reply::Rejection;
 use crate::app::Gateway;
-use crate::bus::Conn;
+use crate::delivery::outlet::Outlet;
 use crate::plugin::PluginKind;
 use crate::plugin::bindings::types::ChatRequest;
+use crate::plugin::capability::chat_stream::ChatChunk;
+use crate::protocol::{ErrorCode, MAX_CHAT_CHARS, MAX_CHAT_ID_BYTES, is_symbol, server};
 
-/// Validates the question and starts the plugin call.
-pub(super) async fn message(gateway: Arc<Gateway>, conn: Conn, payload: Option<Value>) -> Outcome {
-    let obj = object(payload.as_ref(), false)?.expect("required payload");
-    let text =
-        opt_string(obj, "message")?.ok_or_else(|| Rejection::invalid("`message` is required"))?;
-    let chars = text.chars().count();
-    if chars == 0 || chars > MAX_CHAT_CHARS || text.trim().is_empty() {
-        return Err(Rejection::invalid(format!(
-            "`message` must have 1 to {MAX_CHAT_CHARS} characters"
-        )));
+/// `{ message, context?: { currentSymbol? }, id? }`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Question {
+    message: String,
+    #[serde(default)]
+    context: Option<Context>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// What the client says the user is looking at.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Context {
+    #[serde(default)]
+    current_symbol: Option<String>,
+}
+
+impl Validate for Question {
+    fn validate(&mut self) -> Result<(), Rejection> {
+        let chars = self.message.chars().count();
+        if chars == 0 || chars > MAX_CHAT_CHARS || self.message.trim().is_empty() {
+            return Err(Rejection::invalid(format!(
+                "`message` must have 1 to {MAX_CHAT_CHARS} characters"
+            )));
+        }
+        if let Some(s) = self
+            .context
+            .as_ref()
+            .and_then(|c| c.current_symbol.as_ref())
+            && !is_symbol(s)
+        {
+            return Err(Rejection::invalid(format!("{s:?} is not a valid symbol")));
+        }
+        if self
+            .id
+            .as_ref()
+            .is_some_and(|id| id.len() > MAX_CHAT_ID_BYTES)
+        {
+            return Err(Rejection::invalid(format!(
+                "`id` must have at most {MAX_CHAT_ID_BYTES} characters"
+            )));
+        }
+        Ok(())
     }
-    let current_symbol = match obj.get("context") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(ctx)) => match opt_string(ctx, "currentSymbol")? {
-            Some(s) if is_symbol(s) => Some(s.to_owned()),
-            Some(s) => return Err(Rejection::invalid(format!("{s:?} is not a valid symbol"))),
-            None => None,
-        },
-        Some(_) => return Err(Rejection::invalid("`context` must be an object")),
-    };
-    let reply_to = match opt_string(obj, "id")? {
-        Some(id) if id.len() <= 128 => Some(id.to_owned()),
-        Some(_) => return Err(Rejection::invalid("`id` must have at most 128 characters")),
-        None => None,
-    };
+}
+
+/// Starts the plugin call; acks with the reply's id.
+pub(super) async fn message(gateway: Arc<Gateway>, outlet: Arc<Outlet>, q: Question) -> Outcome {
     let Some(slot) = gateway
         .plugins
         .registry()
@@ -56,27 +83,22 @@ pub(super) async fn message(gateway: Arc<Gateway>, conn: Conn, payload: Option<V
     let id = uuid::Uuid::new_v4().to_string();
     let request = ChatRequest {
         id: id.clone(),
-        user_id: conn.session.user_id.clone(),
-        message: text.to_owned(),
-        current_symbol,
+        user_id: outlet.session.user_id.clone(),
+        message: q.message,
+        current_symbol: q.context.and_then(|c| c.current_symbol),
     };
+    let reply_to = q.id;
     let reply_id = id.clone();
     tokio::spawn(async move {
         let id = reply_id;
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::unbounded_channel::<ChatChunk>();
         let forward = {
-            let (socket, metrics) = (conn.socket.clone(), gateway.metrics.clone());
+            let (socket, metrics) = (outlet.socket.clone(), gateway.metrics.clone());
             tokio::spawn(async move {
                 while let Some(chunk) = rx.recv().await {
-                    let chunk: crate::plugin::capability::chat_stream::ChatChunk = chunk;
-                    if socket
-                        .emit(
-                            "chat:chunk",
-                            &json!({ "id": chunk.id, "delta": chunk.delta }),
-                        )
-                        .is_ok()
-                    {
-                        metrics.events_out("chat:chunk", 1);
+                    let body = json!({ "id": chunk.id, "delta": chunk.delta });
+                    if socket.emit(server::CHAT_CHUNK, &body).is_ok() {
+                        metrics.events_out(server::CHAT_CHUNK, 1);
                     }
                 }
             })
@@ -97,19 +119,19 @@ pub(super) async fn message(gateway: Arc<Gateway>, conn: Conn, payload: Option<V
                 if let Some(r) = reply_to {
                     body["replyTo"] = json!(r);
                 }
-                if conn.socket.emit("chat:message", &body).is_ok() {
-                    gateway.metrics.events_out("chat:message", 1);
+                if outlet.socket.emit(server::CHAT_MESSAGE, &body).is_ok() {
+                    gateway.metrics.events_out(server::CHAT_MESSAGE, 1);
                 }
             }
             Err(e) => {
                 tracing::warn!(plugin = slot.name(), "chat responder failed: {e}");
-                gateway.metrics.rejected("CHAT_UNAVAILABLE");
-                let _ = conn.socket.emit(
-                    "error",
+                gateway.metrics.rejected(ErrorCode::ChatUnavailable);
+                let _ = outlet.socket.emit(
+                    server::ERROR,
                     &json!({
-                        "code": "CHAT_UNAVAILABLE",
+                        "code": ErrorCode::ChatUnavailable,
                         "message": "the assistant could not answer; try again",
-                        "event": "chat:message",
+                        "event": server::CHAT_MESSAGE,
                         "id": id,
                     }),
                 );

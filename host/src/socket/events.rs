@@ -3,55 +3,83 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::{Map, json};
 
-use super::Outcome;
-use super::reply::{ErrorCode, Rejection};
-use super::validate::{MAX_EVENT_TYPES, is_event_type, object, string_list};
+use super::gate::Outcome;
+use super::payload::{Validate, names};
+use super::reply::Rejection;
 use crate::app::Gateway;
-use crate::bus::Conn;
+use crate::delivery::index::OverCap;
+use crate::delivery::outlet::Outlet;
+use crate::protocol::{ErrorCode, MAX_EVENT_TYPES, is_event_type};
+
+/// `{ eventTypes: string[] }`, non-empty, each a valid event type.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct EventTypes {
+    event_types: Vec<String>,
+}
+
+impl Validate for EventTypes {
+    fn validate(&mut self) -> Result<(), Rejection> {
+        names(
+            "eventTypes",
+            &mut self.event_types,
+            "event type",
+            is_event_type,
+        )
+    }
+}
+
+/// `{ eventTypes?: string[] }`; all types when absent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SomeEventTypes {
+    #[serde(default)]
+    event_types: Option<Vec<String>>,
+}
+
+impl Validate for SomeEventTypes {
+    const OPTIONAL: bool = true;
+    fn validate(&mut self) -> Result<(), Rejection> {
+        match &mut self.event_types {
+            Some(types) => names("eventTypes", types, "event type", is_event_type),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Adds event types.
 pub(super) async fn subscribe(
-    _gateway: Arc<Gateway>,
-    conn: Conn,
-    payload: Option<Value>,
+    gateway: Arc<Gateway>,
+    outlet: Arc<Outlet>,
+    p: EventTypes,
 ) -> Outcome {
-    let obj = object(payload.as_ref(), false)?;
-    let types =
-        string_list(obj, "eventTypes", true, "event type", is_event_type)?.unwrap_or_default();
-    let mut mine = conn.session.event_types.lock();
-    let new = types.iter().filter(|t| !mine.contains(*t)).count();
-    if mine.len() + new > MAX_EVENT_TYPES {
-        return Err(Rejection::new(
-            ErrorCode::LimitExceeded,
-            format!("at most {MAX_EVENT_TYPES} event types per connection"),
-        ));
-    }
-    mine.extend(types);
+    let all = gateway
+        .delivery
+        .subscribe_events(&outlet, &p.event_types, MAX_EVENT_TYPES)
+        .map_err(|OverCap { .. }| {
+            Rejection::new(
+                ErrorCode::LimitExceeded,
+                format!("at most {MAX_EVENT_TYPES} event types per connection"),
+            )
+        })?;
     let mut ack = Map::new();
-    ack.insert("eventTypes".into(), json!(mine.iter().collect::<Vec<_>>()));
+    ack.insert("eventTypes".into(), json!(all));
     Ok(ack)
 }
 
 /// Removes the given event types, or all of them.
 pub(super) async fn unsubscribe(
-    _gateway: Arc<Gateway>,
-    conn: Conn,
-    payload: Option<Value>,
+    gateway: Arc<Gateway>,
+    outlet: Arc<Outlet>,
+    p: SomeEventTypes,
 ) -> Outcome {
-    let obj = object(payload.as_ref(), true)?;
-    let types = string_list(obj, "eventTypes", false, "event type", is_event_type)?;
-    let mut mine = conn.session.event_types.lock();
-    match types {
-        Some(types) => {
-            for t in types {
-                mine.remove(&t);
-            }
-        }
-        None => mine.clear(),
-    }
+    let left = gateway
+        .delivery
+        .unsubscribe_events(&outlet, p.event_types.as_deref());
     let mut ack = Map::new();
-    ack.insert("eventTypes".into(), json!(mine.iter().collect::<Vec<_>>()));
+    ack.insert("eventTypes".into(), json!(left));
     Ok(ack)
 }

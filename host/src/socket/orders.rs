@@ -4,39 +4,43 @@
 //! still holds after a `seq`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::{Map, json};
 
-use super::Outcome;
+use super::gate::Outcome;
+use super::payload::{Ignored, Validate};
 use super::reply::Rejection;
-use super::validate::object;
 use crate::app::Gateway;
-use crate::bus::Conn;
+use crate::delivery::outlet::Outlet;
+
+/// `{ since: integer ≥ 0 }`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Since {
+    since: u64,
+}
+
+impl Validate for Since {
+    fn validate(&mut self) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
 
 /// Follows the caller's own orders.
-pub(super) async fn subscribe(
-    gateway: Arc<Gateway>,
-    conn: Conn,
-    _payload: Option<Value>,
-) -> Outcome {
-    let replay = gateway.bus.replay_orders(&conn, None, true).await;
+pub(super) async fn subscribe(gateway: Arc<Gateway>, outlet: Arc<Outlet>, _: Ignored) -> Outcome {
+    let replay = gateway.delivery.replay_orders(&outlet, None, true).await;
     let mut ack = Map::new();
-    ack.insert("userId".into(), json!(conn.session.user_id));
+    ack.insert("userId".into(), json!(outlet.session.user_id));
     ack.insert("latestSeq".into(), json!(replay.latest_seq));
     Ok(ack)
 }
 
 /// Resends the caller's notifications after `since`, in order.
-pub(super) async fn replay(gateway: Arc<Gateway>, conn: Conn, payload: Option<Value>) -> Outcome {
-    let obj = object(payload.as_ref(), false)?.expect("required payload");
-    let since = match obj.get("since") {
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| Rejection::invalid("`since` must be a non-negative integer"))?,
-        None => return Err(Rejection::invalid("`since` is required")),
-    };
-    let replay = gateway.bus.replay_orders(&conn, Some(since), false).await;
+pub(super) async fn replay(gateway: Arc<Gateway>, outlet: Arc<Outlet>, p: Since) -> Outcome {
+    let replay = gateway
+        .delivery
+        .replay_orders(&outlet, Some(p.since), false)
+        .await;
     let mut ack = Map::new();
     ack.insert("replayed".into(), json!(replay.replayed));
     ack.insert("latestSeq".into(), json!(replay.latest_seq));
@@ -45,11 +49,7 @@ pub(super) async fn replay(gateway: Arc<Gateway>, conn: Conn, payload: Option<Va
 }
 
 /// Stops following them.
-pub(super) async fn unsubscribe(
-    _gateway: Arc<Gateway>,
-    conn: Conn,
-    _payload: Option<Value>,
-) -> Outcome {
-    conn.session.orders.store(false, Ordering::Relaxed);
+pub(super) async fn unsubscribe(gateway: Arc<Gateway>, outlet: Arc<Outlet>, _: Ignored) -> Outcome {
+    gateway.delivery.unsubscribe_orders(&outlet);
     Ok(Map::new())
 }

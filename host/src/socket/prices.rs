@@ -1,52 +1,49 @@
-//! `subscribe:prices` / `unsubscribe:prices`: price rooms per symbol, the
-//! per-socket symbol cap, and `prices:initial` from the latest-tick cache.
+//! `subscribe:prices` / `unsubscribe:prices`: the symbols a socket follows,
+//! the per-socket symbol cap, and `prices:initial` from the price cache.
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::{Map, json};
 
-use super::Outcome;
-use super::reply::{ErrorCode, Rejection};
-use super::validate::{is_symbol, object, string_list};
+use super::gate::Outcome;
+use super::payload::{Validate, names};
+use super::reply::Rejection;
 use crate::app::Gateway;
-use crate::bus::Conn;
+use crate::delivery::index::OverCap;
+use crate::delivery::outlet::Outlet;
+use crate::protocol::{ErrorCode, is_symbol, server};
 
-fn symbols(payload: Option<&Value>) -> Result<Vec<String>, Rejection> {
-    let obj = object(payload, false)?;
-    Ok(string_list(obj, "symbols", true, "symbol", is_symbol)?.unwrap_or_default())
+/// `{ symbols: string[] }`, non-empty, each a valid symbol.
+#[derive(Debug, Deserialize)]
+pub(super) struct Symbols {
+    symbols: Vec<String>,
 }
 
-/// Joins each symbol's room and sends the latest known ticks.
-pub(super) async fn subscribe(
-    gateway: Arc<Gateway>,
-    conn: Conn,
-    payload: Option<Value>,
-) -> Outcome {
-    let wanted = symbols(payload.as_ref())?;
+impl Validate for Symbols {
+    fn validate(&mut self) -> Result<(), Rejection> {
+        names("symbols", &mut self.symbols, "symbol", is_symbol)
+    }
+}
+
+/// Follows the symbols and sends their latest known ticks.
+pub(super) async fn subscribe(gateway: Arc<Gateway>, outlet: Arc<Outlet>, p: Symbols) -> Outcome {
     let max = gateway.config.max_symbols_per_socket;
-    let all: Vec<String> = {
-        let mut mine = conn.session.symbols.lock();
-        let new = wanted.iter().filter(|s| !mine.contains(*s)).count();
-        if mine.len() + new > max {
-            return Err(Rejection::new(
+    let (all, prices) = gateway
+        .delivery
+        .subscribe_prices(&outlet, &p.symbols, max)
+        .map_err(|OverCap { have }| {
+            Rejection::new(
                 ErrorCode::LimitExceeded,
-                format!(
-                    "at most {max} symbols per connection ({} already subscribed)",
-                    mine.len()
-                ),
-            ));
-        }
-        mine.extend(wanted.iter().cloned());
-        mine.iter().cloned().collect()
-    };
-    gateway.bus.subscribe_prices(&conn, &wanted);
-    let prices = gateway.bus.latest(&wanted);
-    if conn
+                format!("at most {max} symbols per connection ({have} already subscribed)"),
+            )
+        })?;
+    if outlet
         .socket
-        .emit("prices:initial", &json!({ "prices": prices }))
+        .emit(server::PRICES_INITIAL, &json!({ "prices": prices }))
         .is_ok()
     {
-        gateway.metrics.events_out("prices:initial", 1);
+        gateway.metrics.events_out(server::PRICES_INITIAL, 1);
     }
     let mut ack = Map::new();
     ack.insert("symbols".into(), json!(all));
@@ -54,21 +51,9 @@ pub(super) async fn subscribe(
     Ok(ack)
 }
 
-/// Leaves the symbols' rooms.
-pub(super) async fn unsubscribe(
-    gateway: Arc<Gateway>,
-    conn: Conn,
-    payload: Option<Value>,
-) -> Outcome {
-    let gone = symbols(payload.as_ref())?;
-    let left: Vec<String> = {
-        let mut mine = conn.session.symbols.lock();
-        for s in &gone {
-            mine.remove(s);
-        }
-        mine.iter().cloned().collect()
-    };
-    gateway.bus.unsubscribe_prices(conn.socket.id, &gone);
+/// Stops following the symbols.
+pub(super) async fn unsubscribe(gateway: Arc<Gateway>, outlet: Arc<Outlet>, p: Symbols) -> Outcome {
+    let left = gateway.delivery.unsubscribe_prices(&outlet, &p.symbols);
     let mut ack = Map::new();
     ack.insert("symbols".into(), json!(left));
     Ok(ack)

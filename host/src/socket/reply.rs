@@ -6,49 +6,29 @@ use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::AckSender;
 use socketioxide::handler::{FromMessageParts, Value as PacketValue};
 use socketioxide::socket::Socket;
 
-use crate::bus::Sock;
-
-/// The contract's error codes for client events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    /// Wrong type, missing field, bad symbol, oversize payload.
-    InvalidPayload,
-    /// An event the gateway does not know.
-    UnknownEvent,
-    /// Over a per-socket limit (symbols, event types).
-    LimitExceeded,
-    /// Over the per-user message rate.
-    RateLimited,
-    /// The token is invalid (refresh).
-    AuthInvalid,
-    /// The token expired.
-    AuthExpired,
-    /// The chat responder failed or none is loaded.
-    ChatUnavailable,
-}
+use crate::delivery::outlet::Sock;
+use crate::protocol::{ErrorCode, server};
 
 /// A refused event.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
+pub(crate) struct Rejection {
     /// Code.
-    pub code: ErrorCode,
+    pub(crate) code: ErrorCode,
     /// A sentence for humans.
-    pub message: String,
+    pub(crate) message: String,
     /// When to retry (rate limits).
-    pub retry_after_ms: Option<u64>,
+    pub(crate) retry_after_ms: Option<u64>,
 }
 
 impl Rejection {
     /// A rejection with `code` and `message`.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -57,16 +37,8 @@ impl Rejection {
     }
 
     /// `INVALID_PAYLOAD` with `message`.
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidPayload, message)
-    }
-
-    /// The code as the client sees it.
-    pub fn code_str(&self) -> String {
-        serde_json::to_value(self.code)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
     }
 
     fn body(&self) -> Value {
@@ -79,7 +51,7 @@ impl Rejection {
 }
 
 /// Whether the client asked for an acknowledgement.
-pub struct AckRequested(pub bool);
+pub(crate) struct AckRequested(pub(crate) bool);
 
 impl<A: Adapter> FromMessageParts<A> for AckRequested {
     type Error = Infallible;
@@ -93,18 +65,18 @@ impl<A: Adapter> FromMessageParts<A> for AckRequested {
 }
 
 /// Answers a client event.
-pub struct Reply {
+pub(crate) struct Reply {
     /// The socket.
-    pub socket: Sock,
+    pub(crate) socket: Sock,
     /// The event being answered.
-    pub event: Cow<'static, str>,
+    pub(crate) event: Cow<'static, str>,
     /// The ack, if the client asked for one.
-    pub ack: Option<AckSender>,
+    pub(crate) ack: Option<AckSender>,
 }
 
 impl Reply {
     /// Acks `{ ok: true, ...fields }` (no-op without an ack).
-    pub fn ok(self, fields: Map<String, Value>) {
+    pub(crate) fn ok(self, fields: Map<String, Value>) {
         if let Some(ack) = self.ack {
             let mut body = Map::new();
             body.insert("ok".into(), Value::Bool(true));
@@ -116,7 +88,7 @@ impl Reply {
     }
 
     /// Acks `{ ok: false, error }`, or emits `error` without an ack.
-    pub fn fail(self, rejection: &Rejection) {
+    pub(crate) fn fail(self, rejection: &Rejection) {
         match self.ack {
             Some(ack) => {
                 let _ = ack.send(&json!({ "ok": false, "error": rejection.body() }));
@@ -124,7 +96,7 @@ impl Reply {
             None => {
                 let mut body = rejection.body();
                 body["event"] = json!(self.event.as_ref());
-                let _ = self.socket.emit("error", &body);
+                let _ = self.socket.emit(server::ERROR, &body);
             }
         }
     }

@@ -1,125 +1,62 @@
-//! What the gateway knows about one connected socket.
+//! Who is on one connected socket and the limits that apply to it: the
+//! user, the token's expiry, the flood counter and the connection slot.
+//! What the socket follows lives in the delivery index, not here.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use parking_lot::Mutex;
-use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::history::OrderGate;
-use crate::limits::ConnectionPermit;
+use crate::limits::connections::ConnectionPermit;
 
-/// One authenticated socket's state.
+/// One authenticated socket's identity and limits.
 #[derive(Debug)]
-pub struct Session {
-    /// The socket id.
-    pub socket_id: String,
+pub(crate) struct Session {
     /// The user (`sub`).
-    pub user_id: String,
-    /// Display name from the token.
-    pub name: Option<String>,
-    /// Whether the token has the admin role.
-    pub admin: bool,
+    pub(crate) user_id: String,
     /// Connected at, ms since the Unix epoch.
-    pub connected_at_ms: u64,
-    /// Price symbols subscribed.
-    pub symbols: Mutex<BTreeSet<String>>,
-    /// Subscribed to its own orders.
-    pub orders: AtomicBool,
-    /// Event types subscribed.
-    pub event_types: Mutex<BTreeSet<String>>,
+    pub(crate) connected_at_ms: u64,
     /// Token expiry, seconds since the Unix epoch.
-    pub token_exp: AtomicU64,
-    /// Woken when the token is refreshed.
-    pub refreshed: Notify,
+    pub(crate) token_exp: AtomicU64,
+    /// Woken when the token is refreshed or the socket closes.
+    pub(crate) refreshed: Notify,
     /// Rate-limited events in a row.
-    pub flood: AtomicU32,
+    pub(crate) flood: AtomicU32,
     /// Its connection slot.
-    pub permit: ConnectionPermit,
+    pub(crate) permit: ConnectionPermit,
     /// `auth.lastOrderSeq` of the handshake: replay after it on connect.
-    pub resume_orders_after: Option<u64>,
-    /// Live order notifications during a replay from the cluster's history.
-    pub order_gate: Mutex<OrderGate>,
-    /// One replay at a time on this socket.
-    pub replaying: tokio::sync::Mutex<()>,
+    pub(crate) resume_orders_after: Option<u64>,
+    closed: AtomicBool,
 }
 
 impl Session {
-    /// A new session with no subscriptions.
-    pub fn new(
-        socket_id: String,
+    /// The session of a socket just admitted.
+    pub(crate) fn new(
         user_id: String,
-        name: Option<String>,
-        admin: bool,
         token_exp: u64,
         permit: ConnectionPermit,
         resume_orders_after: Option<u64>,
     ) -> Self {
         Self {
-            socket_id,
             user_id,
-            name,
-            admin,
             connected_at_ms: crate::time::now_ms(),
-            symbols: Mutex::new(BTreeSet::new()),
-            orders: AtomicBool::new(false),
-            event_types: Mutex::new(BTreeSet::new()),
             token_exp: AtomicU64::new(token_exp),
             refreshed: Notify::new(),
             flood: AtomicU32::new(0),
             permit,
             resume_orders_after,
-            order_gate: Mutex::new(OrderGate::default()),
-            replaying: tokio::sync::Mutex::new(()),
+            closed: AtomicBool::new(false),
         }
     }
 
-    /// Whether it subscribed to its orders.
-    pub fn wants_orders(&self) -> bool {
-        self.orders.load(Ordering::Relaxed)
+    /// Marks the socket gone: its slot is given back, its watchers wake.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.permit.release();
+        self.refreshed.notify_one();
     }
 
-    /// The admin API's view of it, on its current `transport`.
-    pub fn describe(&self, transport: &'static str) -> ConnectionInfo {
-        ConnectionInfo {
-            socket_id: self.socket_id.clone(),
-            user_id: self.user_id.clone(),
-            transport,
-            connected_at: self.connected_at_ms,
-            subscriptions: Subscriptions {
-                symbols: self.symbols.lock().iter().cloned().collect(),
-                orders: self.wants_orders(),
-                event_types: self.event_types.lock().iter().cloned().collect(),
-            },
-        }
+    /// Whether the socket is gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
-}
-
-/// One connection in `/api/connections`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionInfo {
-    /// Socket id.
-    pub socket_id: String,
-    /// User.
-    pub user_id: String,
-    /// Current transport: `websocket` or `polling`.
-    pub transport: &'static str,
-    /// ms since the Unix epoch.
-    pub connected_at: u64,
-    /// What it subscribed to.
-    pub subscriptions: Subscriptions,
-}
-
-/// A connection's subscriptions.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Subscriptions {
-    /// Price symbols.
-    pub symbols: Vec<String>,
-    /// Own orders.
-    pub orders: bool,
-    /// Event types.
-    pub event_types: Vec<String>,
 }

@@ -16,7 +16,7 @@ pub struct ChatChunk {
 }
 
 /// Where the chunks of the call in progress go.
-pub type ChunkSink = UnboundedSender<ChatChunk>;
+pub(crate) type ChunkSink = UnboundedSender<ChatChunk>;
 
 /// Most chunks one reply may stream; further ones are dropped.
 const MAX_CHUNK_BYTES: usize = 64 * 1024;

@@ -6,14 +6,14 @@
 //! `market` and `chat-stream`. A component importing anything else fails to
 //! link and is refused at load.
 
-pub mod chat_stream;
+pub(crate) mod chat_stream;
 mod clock;
 mod config;
 mod http;
 mod kv;
 mod log;
 mod market;
-pub mod stdio;
+pub(crate) mod stdio;
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -24,7 +24,7 @@ impl wit::types::Host for HostState {}
 
 /// Adds the capabilities of every plugin kind, and WASI without
 /// filesystem, environment or sockets.
-pub fn link_base(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub(crate) fn link_base(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     type D = HasSelf<HostState>;
     wit::types::add_to_linker::<_, D>(linker, |s| s)?;
@@ -37,7 +37,7 @@ pub fn link_base(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// Adds what only chat responders get: the price cache and reply streaming.
-pub fn link_chat(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub(crate) fn link_chat(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     type D = HasSelf<HostState>;
     wit::market::add_to_linker::<_, D>(linker, |s| s)?;
     wit::chat_stream::add_to_linker::<_, D>(linker, |s| s)?;

@@ -12,13 +12,13 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 /// The last stderr lines of an instance, kept to explain a trap.
-pub type StderrTail = Arc<Mutex<String>>;
+pub(crate) type StderrTail = Arc<Mutex<String>>;
 
 /// Most bytes of stderr kept in the tail.
 const TAIL_BYTES: usize = 512;
 
 /// The WASI context of one instance of plugin `name`.
-pub fn wasi_ctx(name: &str, tail: StderrTail) -> WasiCtx {
+pub(crate) fn wasi_ctx(name: &str, tail: StderrTail) -> WasiCtx {
     let name: Arc<str> = Arc::from(name);
     WasiCtxBuilder::new()
         .stdout(LogStream {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::embedded::EMBEDDED_PLUGINS;
-use crate::plugin::host::DefaultPlugin;
+use crate::plugin::deploy::DefaultPlugin;
 use crate::plugin::manifest::{ConfigValue, Manifest};
 
 /// The host (with port) of `url`, for an allowlist.
@@ -36,7 +36,7 @@ fn upstream(url: Option<&String>) -> Manifest {
 }
 
 /// The enabled default plugins with their base manifests.
-pub fn default_plugins(config: &Config) -> Vec<DefaultPlugin> {
+pub(crate) fn enabled(config: &Config) -> Vec<DefaultPlugin> {
     let mut wanted: BTreeMap<&str, Manifest> = BTreeMap::new();
     match &config.market_data_service_url {
         Some(url) => {
@@ -79,7 +79,7 @@ mod tests {
     use super::*;
 
     fn names(c: &Config) -> Vec<String> {
-        default_plugins(c).into_iter().map(|d| d.name).collect()
+        enabled(c).into_iter().map(|d| d.name).collect()
     }
 
     #[test]
@@ -97,7 +97,7 @@ mod tests {
             trading_service_url: Some("http://127.0.0.1:7002".into()),
             ..Config::default()
         };
-        let all = default_plugins(&c);
+        let all = enabled(&c);
         let got: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(
             got,

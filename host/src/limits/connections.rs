@@ -1,27 +1,20 @@
-//! Connection caps and message rate limits.
-//!
-//! Connections: a global cap and a per-user cap, taken atomically at the
-//! handshake and given back on disconnect. Messages: one token bucket per
-//! user (governor's keyed limiter), shared by all of that user's sockets;
-//! the bucket holds a minute's worth, so short bursts pass. In cluster mode
-//! the per-user connection cap and the message budget are also kept in
-//! Redis ([`ClusterCaps`]) across nodes; the global cap stays per node.
+//! Connection caps: a global cap and a per-user cap, taken atomically at
+//! the handshake and given back on disconnect. In cluster mode the per-user
+//! cap is also kept across nodes ([`SharedUserLimits`]); the global cap
+//! stays per node.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 
-use crate::cluster::caps::ClusterCaps;
+use crate::cluster::user_limits::SharedUserLimits;
+use crate::protocol::ErrorCode;
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ConnectionRefused {
+pub(crate) enum ConnectionRefused {
     /// The user already has the most connections allowed.
     #[error("TOO_MANY_CONNECTIONS: at most {0} connections per user")]
     TooManyConnections(usize),
@@ -32,10 +25,10 @@ pub enum ConnectionRefused {
 
 impl ConnectionRefused {
     /// The contract's code.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
-            ConnectionRefused::TooManyConnections(_) => "TOO_MANY_CONNECTIONS",
-            ConnectionRefused::ServerFull(_) => "SERVER_FULL",
+            ConnectionRefused::TooManyConnections(_) => ErrorCode::TooManyConnections,
+            ConnectionRefused::ServerFull(_) => ErrorCode::ServerFull,
         }
     }
 }
@@ -47,7 +40,7 @@ struct Counts {
 }
 
 /// Connection counting against both caps.
-pub struct ConnectionCaps {
+pub(crate) struct ConnectionCaps {
     max_total: usize,
     max_per_user: usize,
     counts: Mutex<Counts>,
@@ -55,7 +48,7 @@ pub struct ConnectionCaps {
 
 impl ConnectionCaps {
     /// Caps of `max_total` connections and `max_per_user` per user.
-    pub fn new(max_total: usize, max_per_user: usize) -> Self {
+    pub(crate) fn new(max_total: usize, max_per_user: usize) -> Self {
         Self {
             max_total,
             max_per_user,
@@ -66,7 +59,10 @@ impl ConnectionCaps {
     /// Takes a connection slot for `user`, given back when the permit is
     /// released or dropped (whichever comes first), so a socket that never
     /// completes its connection cannot keep its slot.
-    pub fn acquire(self: &Arc<Self>, user: &str) -> Result<ConnectionPermit, ConnectionRefused> {
+    pub(crate) fn acquire(
+        self: &Arc<Self>,
+        user: &str,
+    ) -> Result<ConnectionPermit, ConnectionRefused> {
         self.take(user)?;
         Ok(ConnectionPermit {
             caps: self.clone(),
@@ -102,31 +98,31 @@ impl ConnectionCaps {
     }
 
     /// Open connections.
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.counts.lock().total
     }
 
     /// Users with at least one connection.
-    pub fn users(&self) -> usize {
+    pub(crate) fn users(&self) -> usize {
         self.counts.lock().per_user.len()
     }
 }
 
 /// One connection's slot.
 #[derive(Debug)]
-pub struct ConnectionPermit {
+pub(crate) struct ConnectionPermit {
     caps: Arc<ConnectionCaps>,
     user: String,
     released: AtomicBool,
-    shared: OnceLock<Arc<ClusterCaps>>,
+    shared: OnceLock<Arc<SharedUserLimits>>,
 }
 
 impl ConnectionPermit {
     /// Also takes one of the user's `max` slots across the cluster; `Err`
     /// (and this permit should be dropped) when the user has them all.
-    pub async fn share(
+    pub(crate) async fn share(
         &self,
-        cluster: &Arc<ClusterCaps>,
+        cluster: &Arc<SharedUserLimits>,
         max: usize,
     ) -> Result<(), ConnectionRefused> {
         if !cluster.take_connection(&self.user, max).await {
@@ -137,7 +133,7 @@ impl ConnectionPermit {
     }
 
     /// Gives the slot back (once; later calls do nothing).
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         if !self.released.swap(true, Ordering::AcqRel) {
             self.caps.release(&self.user);
             if let (Some(cluster), Ok(rt)) =
@@ -161,56 +157,6 @@ impl std::fmt::Debug for ConnectionCaps {
         f.debug_struct("ConnectionCaps")
             .field("total", &self.total())
             .finish()
-    }
-}
-
-/// Per-user message budget.
-pub struct MessageLimiter {
-    limiter: DefaultKeyedRateLimiter<String>,
-    clock: DefaultClock,
-    shared: Option<Arc<ClusterCaps>>,
-}
-
-/// How often idle users' buckets are forgotten.
-pub const LIMITER_SWEEP: Duration = Duration::from_secs(60);
-
-impl MessageLimiter {
-    /// `per_minute` events per user per minute, bursts up to `per_minute`.
-    pub fn new(per_minute: NonZeroU32) -> Self {
-        Self {
-            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
-            clock: DefaultClock::default(),
-            shared: None,
-        }
-    }
-
-    /// The same budget kept across the cluster by `shared` (this node's own
-    /// bucket is used only while Redis cannot answer).
-    pub fn clustered(mut self, shared: Arc<ClusterCaps>) -> Self {
-        self.shared = Some(shared);
-        self
-    }
-
-    /// `Ok` when `user` may send one more event; otherwise how long until it may.
-    pub async fn check(&self, user: &str) -> Result<(), Duration> {
-        if let Some(shared) = &self.shared
-            && let Some(verdict) = shared.check_message(user).await
-        {
-            return verdict;
-        }
-        self.check_here(user)
-    }
-
-    fn check_here(&self, user: &str) -> Result<(), Duration> {
-        self.limiter
-            .check_key(&user.to_owned())
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
-    }
-
-    /// Drops the buckets of users that are back to full.
-    pub fn sweep(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
     }
 }
 
@@ -243,19 +189,5 @@ mod tests {
             (2, 2),
             "a drop after a release gives nothing back twice"
         );
-    }
-
-    #[tokio::test]
-    async fn a_users_budget_is_shared_and_bursts_pass() {
-        let l = MessageLimiter::new(NonZeroU32::new(5).unwrap());
-        for _ in 0..5 {
-            l.check("a").await.unwrap();
-        }
-        let wait = l.check("a").await.unwrap_err();
-        assert!(
-            wait > Duration::ZERO && wait <= Duration::from_secs(12),
-            "{wait:?}"
-        );
-        l.check("b").await.unwrap();
     }
 }

@@ -1,10 +1,22 @@
-//! The values plugins produce, in the shape clients receive them
-//! (the contract's camelCase JSON).
+//! The values source plugins produce, in the shape clients receive them
+//! (the contract's camelCase JSON): ticks, order notifications, position
+//! updates and events.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use crate::market::Tick;
+/// One price quote, as sent to clients in `price:update`.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Tick {
+    /// Instrument, e.g. `EURUSD`.
+    pub symbol: String,
+    /// Bid price.
+    pub bid: f64,
+    /// Ask price.
+    pub ask: f64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+}
 
 /// A change to one of a user's orders (`order:notification`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,15 +121,4 @@ pub struct OrderBatch {
     pub orders: Vec<OrderNotification>,
     /// Position updates.
     pub positions: Vec<PositionUpdate>,
-}
-
-/// A socket subscribed to events, as the filter plugins see it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Subscriber {
-    /// Its user.
-    pub user_id: String,
-    /// The socket.
-    pub socket_id: String,
-    /// Types it subscribed to.
-    pub event_types: Vec<String>,
 }

@@ -1,20 +1,26 @@
 //! Client authentication: JWT verification (HS256 with a secret, RS256/ES256
-//! with a PEM key or a JWKS URL), the claims the gateway uses, the optional
-//! user-service check, and minting tokens for the `token` command.
+//! with a PEM key or keys from a JWKS URL) and the claims the gateway uses.
+//! Beside it: where tokens are found ([`credentials`]), the JWKS cache
+//! ([`jwks`]), the optional user-service check ([`user_service`]) and
+//! minting tokens ([`mint`]).
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+pub(crate) mod credentials;
+mod jwks;
+mod mint;
+mod user_service;
+
+use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use parking_lot::{Mutex, RwLock};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, JwtAlgorithm};
-
-/// Unknown `kid`s refresh the JWKS at most this often.
-const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
+use crate::protocol::ErrorCode;
+use jwks::Jwks;
+pub(crate) use mint::generate_secret;
+pub use mint::mint;
+use user_service::UserService;
 
 /// The claims a client token carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,12 +66,12 @@ pub enum AuthError {
 
 impl AuthError {
     /// The contract's code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AuthError::Missing => "AUTH_MISSING",
-            AuthError::Invalid(_) => "AUTH_INVALID",
-            AuthError::Expired => "AUTH_EXPIRED",
-            AuthError::UserRejected(_) => "USER_REJECTED",
+            AuthError::Missing => ErrorCode::AuthMissing,
+            AuthError::Invalid(_) => ErrorCode::AuthInvalid,
+            AuthError::Expired => ErrorCode::AuthExpired,
+            AuthError::UserRejected(_) => ErrorCode::UserRejected,
         }
     }
 }
@@ -74,12 +80,6 @@ impl AuthError {
 enum Keys {
     Static(DecodingKey),
     Jwks(Jwks),
-}
-
-struct Jwks {
-    url: String,
-    keys: RwLock<HashMap<String, DecodingKey>>,
-    refreshed: Mutex<Option<Instant>>,
 }
 
 /// Why the authenticator could not be built.
@@ -104,7 +104,7 @@ pub struct Authenticator {
     leeway_secs: u64,
     keys: Keys,
     http: reqwest::Client,
-    users: Option<UserCheck>,
+    users: Option<UserService>,
 }
 
 impl Authenticator {
@@ -148,18 +148,15 @@ impl Authenticator {
                 };
                 Keys::Static(key.map_err(|e| bad(e.to_string()))?)
             }
-            (_, None, Some(url)) => Keys::Jwks(Jwks {
-                url: url.clone(),
-                keys: RwLock::new(HashMap::new()),
-                refreshed: Mutex::new(None),
-            }),
+            (_, None, Some(url)) => Keys::Jwks(Jwks::new(url)),
             (_, None, None) => unreachable!("Config::check requires a key source for RS256/ES256"),
         };
-        let users = config.user_service_url.as_ref().map(|url| UserCheck {
-            url: url.trim_end_matches('/').to_owned(),
-            ttl: Duration::from_secs(config.user_service_cache_secs),
-            fail_open: config.user_service_fail_open,
-            cache: Mutex::new(HashMap::new()),
+        let users = config.user_service_url.as_deref().map(|url| {
+            UserService::new(
+                url,
+                Duration::from_secs(config.user_service_cache_secs),
+                config.user_service_fail_open,
+            )
         });
         Ok(Self {
             leeway_secs: config.jwt_leeway_secs,
@@ -185,7 +182,7 @@ impl Authenticator {
         }
         let key = match &self.keys {
             Keys::Static(k) => k.clone(),
-            Keys::Jwks(jwks) => self.jwks_key(jwks, header.kid.as_deref()).await?,
+            Keys::Jwks(jwks) => jwks.key(&self.http, header.kid.as_deref()).await?,
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
             match e.kind() {
@@ -200,60 +197,16 @@ impl Authenticator {
     }
 
     /// The clock-skew allowance applied to `exp`, in seconds.
-    pub fn leeway_secs(&self) -> u64 {
+    pub(crate) fn leeway_secs(&self) -> u64 {
         self.leeway_secs
     }
 
     /// Asks the user service (if configured) whether `user` may connect.
-    pub async fn check_user(&self, user: &str) -> Result<(), AuthError> {
+    pub(crate) async fn check_user(&self, user: &str) -> Result<(), AuthError> {
         match &self.users {
             Some(check) => check.check(&self.http, user).await,
             None => Ok(()),
         }
-    }
-
-    async fn jwks_key(&self, jwks: &Jwks, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
-        let kid = kid.ok_or_else(|| {
-            AuthError::Invalid("the token has no `kid` to pick a JWKS key".into())
-        })?;
-        if let Some(k) = jwks.keys.read().get(kid) {
-            return Ok(k.clone());
-        }
-        let due = jwks
-            .refreshed
-            .lock()
-            .is_none_or(|t| t.elapsed() >= JWKS_MIN_REFRESH);
-        if due {
-            *jwks.refreshed.lock() = Some(Instant::now());
-            match self.fetch_jwks(&jwks.url).await {
-                Ok(keys) => *jwks.keys.write() = keys,
-                Err(e) => tracing::warn!(url = %jwks.url, "cannot refresh JWKS: {e}"),
-            }
-        }
-        jwks.keys
-            .read()
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| AuthError::Invalid(format!("unknown key id {kid:?}")))
-    }
-
-    async fn fetch_jwks(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
-        let set: JwkSet = self
-            .http
-            .get(url)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(set
-            .keys
-            .iter()
-            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
-            .collect())
     }
 }
 
@@ -272,110 +225,10 @@ fn describe(kind: &ErrorKind) -> String {
     }
 }
 
-/// The user-service check with its answer cache.
-struct UserCheck {
-    url: String,
-    ttl: Duration,
-    fail_open: bool,
-    cache: Mutex<HashMap<String, (bool, Instant)>>,
-}
-
-/// Most cached user answers before the cache is cleared.
-const USER_CACHE_MAX: usize = 100_000;
-
-impl UserCheck {
-    async fn check(&self, http: &reqwest::Client, user: &str) -> Result<(), AuthError> {
-        let cached = self
-            .cache
-            .lock()
-            .get(user)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(ok, _)| *ok);
-        let allowed = match cached {
-            Some(ok) => ok,
-            None => {
-                let url = format!("{}/users/{}", self.url, urlencode(user));
-                match http.get(&url).timeout(Duration::from_secs(3)).send().await {
-                    Ok(r) if r.status().is_success() => self.remember(user, true),
-                    Ok(r) if r.status().is_client_error() => self.remember(user, false),
-                    Ok(r) => return self.unreachable(&format!("answered {}", r.status())),
-                    Err(e) => return self.unreachable(&e.to_string()),
-                }
-            }
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(AuthError::UserRejected(
-                "the user service does not accept this user".into(),
-            ))
-        }
-    }
-
-    fn remember(&self, user: &str, ok: bool) -> bool {
-        let mut cache = self.cache.lock();
-        if cache.len() >= USER_CACHE_MAX {
-            cache.clear();
-        }
-        cache.insert(user.to_owned(), (ok, Instant::now()));
-        ok
-    }
-
-    fn unreachable(&self, why: &str) -> Result<(), AuthError> {
-        tracing::warn!(url = %self.url, "user service unavailable: {why}");
-        if self.fail_open {
-            Ok(())
-        } else {
-            Err(AuthError::UserRejected(
-                "the user service is unavailable".into(),
-            ))
-        }
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Mints an HS256 token for `sub`, valid for `ttl`.
-pub fn mint(secret: &str, sub: &str, admin: bool, name: Option<&str>, ttl: Duration) -> String {
-    let now = crate::time::now_ms() / 1000;
-    let claims = Claims {
-        sub: sub.to_owned(),
-        exp: now + ttl.as_secs(),
-        roles: if admin {
-            vec!["admin".into()]
-        } else {
-            Vec::new()
-        },
-        name: name.map(str::to_owned),
-        iat: Some(now),
-    };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("HS256 encoding of plain claims cannot fail")
-}
-
-/// A random secret for dev mode.
-pub fn generate_secret() -> String {
-    use rand::Rng;
-    let bytes: [u8; 32] = rand::rng().random();
-    hex::encode(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
 
     fn auth(secret: &str) -> Authenticator {
         Authenticator::new(&Config::default(), Some(secret), reqwest::Client::new()).unwrap()
@@ -412,10 +265,13 @@ mod tests {
     #[tokio::test]
     async fn rejects_with_the_contract_codes() {
         let a = auth("s3cret");
-        assert_eq!(a.verify("").await.unwrap_err().code(), "AUTH_MISSING");
+        assert_eq!(
+            a.verify("").await.unwrap_err().code(),
+            ErrorCode::AuthMissing
+        );
         assert_eq!(
             a.verify("not.a.jwt").await.unwrap_err().code(),
-            "AUTH_INVALID"
+            ErrorCode::AuthInvalid
         );
         let other = mint("other", "alice", false, None, Duration::from_secs(60));
         assert_eq!(
@@ -452,7 +308,10 @@ mod tests {
         let a = auth("s3cret");
         // {"alg":"none","typ":"JWT"} . {"sub":"a","exp":9999999999} . (no signature)
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
-        assert_eq!(a.verify(none).await.unwrap_err().code(), "AUTH_INVALID");
+        assert_eq!(
+            a.verify(none).await.unwrap_err().code(),
+            ErrorCode::AuthInvalid
+        );
         let hs384 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS384),
             &serde_json::json!({"sub": "a", "exp": now() + 60}),
@@ -462,10 +321,5 @@ mod tests {
         assert!(
             matches!(a.verify(&hs384).await.unwrap_err(), AuthError::Invalid(m) if m.contains("HS384"))
         );
-    }
-
-    #[test]
-    fn user_ids_are_escaped_in_the_user_service_url() {
-        assert_eq!(urlencode("a b/c"), "a%20b%2Fc");
     }
 }

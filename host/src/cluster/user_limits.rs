@@ -60,8 +60,8 @@ end
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', new_tat - now)
 return 0";
 
-/// Cluster-wide per-user counters.
-pub struct ClusterCaps {
+/// Cluster-wide per-user limits.
+pub(crate) struct SharedUserLimits {
     cluster: Arc<Cluster>,
     take: Script,
     give: Script,
@@ -70,17 +70,17 @@ pub struct ClusterCaps {
     burst: u32,
 }
 
-impl std::fmt::Debug for ClusterCaps {
+impl std::fmt::Debug for SharedUserLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterCaps")
+        f.debug_struct("SharedUserLimits")
             .field("node", &self.cluster.node_id())
             .finish()
     }
 }
 
-impl ClusterCaps {
+impl SharedUserLimits {
     /// Limits of `per_minute` messages per user per minute.
-    pub fn new(cluster: Arc<Cluster>, per_minute: u32) -> Self {
+    pub(crate) fn new(cluster: Arc<Cluster>, per_minute: u32) -> Self {
         let burst = per_minute.max(1);
         Self {
             cluster,
@@ -98,7 +98,7 @@ impl ClusterCaps {
 
     /// Takes one of `user`'s `max` connection slots; `false` when the user
     /// has them all, on any node.
-    pub async fn take_connection(&self, user: &str, max: usize) -> bool {
+    pub(crate) async fn take_connection(&self, user: &str, max: usize) -> bool {
         let mut conn = self.cluster.conn();
         let taken: redis::RedisResult<i64> = self
             .take
@@ -118,7 +118,7 @@ impl ClusterCaps {
     }
 
     /// Gives one of `user`'s connection slots back.
-    pub async fn give_connection(&self, user: &str) {
+    pub(crate) async fn give_connection(&self, user: &str) {
         let mut conn = self.cluster.conn();
         let given: redis::RedisResult<i64> = self
             .give
@@ -133,7 +133,7 @@ impl ClusterCaps {
 
     /// `Ok` when `user` may send one more event, otherwise how long until it
     /// may; `None` when Redis cannot answer.
-    pub async fn check_message(&self, user: &str) -> Option<Result<(), Duration>> {
+    pub(crate) async fn check_message(&self, user: &str) -> Option<Result<(), Duration>> {
         let mut conn = self.cluster.conn();
         let wait: redis::RedisResult<u64> = self
             .rate

@@ -1,6 +1,6 @@
-//! Order sequence numbers and replay history kept in Redis, so that every
-//! node of the cluster agrees on a user's `seq` and can replay what the
-//! user missed, whichever node produced it.
+//! The cluster's order log: sequence numbers and replay history kept in
+//! Redis, so that every node agrees on a user's `seq` and can replay what
+//! the user missed, whichever node produced it.
 //!
 //! One script appends a notification atomically: it increments the user's
 //! counter (`PREFIX:seq:USER`, never expires), stores `seq|ms|event|payload`
@@ -24,7 +24,8 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::Cluster;
-use crate::history::Entry;
+use crate::delivery::orders::{Entry, Kept};
+use crate::protocol::server;
 
 /// Sequences, keeps and publishes one notification.
 const APPEND: &str = r#"
@@ -52,9 +53,9 @@ const READ: &str = r"
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 return { last, redis.call('LRANGE', KEYS[2], 0, -1) }";
 
-/// Why a history operation failed.
+/// Why an order log operation failed.
 #[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
+pub(crate) enum OrderLogError {
     /// Redis failed or did not answer.
     #[error("order history unavailable: {0}")]
     Redis(#[from] redis::RedisError),
@@ -63,8 +64,8 @@ pub enum HistoryError {
     Serialize(#[from] serde_json::Error),
 }
 
-/// The cluster's order histories.
-pub struct SharedHistory {
+/// The cluster's order log.
+pub(crate) struct SharedOrderLog {
     cluster: Arc<Cluster>,
     max_entries: usize,
     max_age: Duration,
@@ -72,17 +73,9 @@ pub struct SharedHistory {
     read: Script,
 }
 
-/// A user's latest seq and the entries still kept, oldest first.
-pub struct Kept {
-    /// The user's latest seq (0 when none yet).
-    pub last_seq: u64,
-    /// Kept entries within the age limit.
-    pub entries: Vec<Entry>,
-}
-
-impl SharedHistory {
+impl SharedOrderLog {
     /// Keeps at most `max_entries` per user, none older than `max_age`.
-    pub fn new(cluster: Arc<Cluster>, max_entries: usize, max_age: Duration) -> Self {
+    pub(crate) fn new(cluster: Arc<Cluster>, max_entries: usize, max_age: Duration) -> Self {
         Self {
             cluster,
             max_entries: max_entries.max(1),
@@ -93,19 +86,19 @@ impl SharedHistory {
     }
 
     /// The channel notifications are published on.
-    pub fn channel(&self) -> String {
+    pub(crate) fn channel(&self) -> String {
         self.cluster.key("orders")
     }
 
     /// Sequences `value` for `user`, keeps it and publishes it to every
     /// node; the same `event` and `value` again within the history's age
     /// get the first `seq` back and change nothing.
-    pub async fn append<T: Serialize>(
+    pub(crate) async fn append<T: Serialize>(
         &self,
         user: &str,
         event: &'static str,
         value: &T,
-    ) -> Result<u64, HistoryError> {
+    ) -> Result<u64, OrderLogError> {
         let body = serde_json::to_string(value)?;
         let digest = hex::encode(Sha256::digest(format!("{event}|{body}")));
         let mut conn = self.cluster.conn();
@@ -126,7 +119,7 @@ impl SharedHistory {
     }
 
     /// What is kept for `user`.
-    pub async fn read(&self, user: &str) -> Result<Kept, HistoryError> {
+    pub(crate) async fn read(&self, user: &str) -> Result<Kept, OrderLogError> {
         let mut conn = self.cluster.conn();
         let (last_seq, raw): (u64, Vec<String>) = self
             .read
@@ -143,41 +136,102 @@ impl SharedHistory {
                 if ms.parse::<u64>().ok()? < oldest_ms {
                     return None;
                 }
-                parse_entry(seq, rest)
+                parse_entry(seq, rest, user)
             })
             .collect();
         Ok(Kept { last_seq, entries })
     }
 }
 
-/// Reads a published `seq|event|payload`.
-pub fn parse_published(message: &str) -> Option<Entry> {
-    let (seq, rest) = message.split_once('|')?;
-    parse_entry(seq, rest)
+/// The owner of a published notification.
+#[derive(serde::Deserialize)]
+struct Owner {
+    #[serde(rename = "userId")]
+    user_id: String,
 }
 
-fn parse_entry(seq: &str, event_and_payload: &str) -> Option<Entry> {
+/// Reads a published `seq|event|payload`; its user is the payload's `userId`.
+pub(crate) fn parse_published(message: &str) -> Option<Entry> {
+    let (seq, rest) = message.split_once('|')?;
+    let (_, payload) = rest.split_once('|')?;
+    let owner: Owner = serde_json::from_str(payload).ok()?;
+    parse_entry(seq, rest, &owner.user_id)
+}
+
+fn parse_entry(seq: &str, event_and_payload: &str, user: &str) -> Option<Entry> {
     let (event, payload) = event_and_payload.split_once('|')?;
     let event = match event {
-        "order:notification" => "order:notification",
-        "position:update" => "position:update",
+        server::ORDER_NOTIFICATION => server::ORDER_NOTIFICATION,
+        server::POSITION_UPDATE => server::POSITION_UPDATE,
         _ => return None,
     };
     let payload = RawValue::from_string(payload.to_owned()).ok()?;
-    Some(Entry::new(seq.parse().ok()?, event, Arc::from(payload)))
+    Some(Entry {
+        seq: seq.parse().ok()?,
+        user: user.to_owned(),
+        event,
+        payload: Arc::from(payload),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn published_lines_parse_and_garbage_does_not() {
         let e = parse_published(r#"7|order:notification|{"seq":7,"userId":"a"}"#).unwrap();
-        assert_eq!((e.seq, e.event), (7, "order:notification"));
+        assert_eq!(
+            (e.seq, e.event, e.user.as_str()),
+            (7, "order:notification", "a")
+        );
         assert_eq!(e.payload.get(), r#"{"seq":7,"userId":"a"}"#);
         assert!(parse_published("7|other|{}").is_none());
         assert!(parse_published("x|order:notification|{}").is_none());
         assert!(parse_published("7|order:notification|{oops").is_none());
+        assert!(parse_published(r#"7|order:notification|{"seq":7}"#).is_none());
+    }
+
+    /// Against the real Redis on 127.0.0.1:6379, under a key prefix of this
+    /// test's own (removed at the end): appending is idempotent, so the
+    /// relay may retry after an error or a lost answer.
+    #[tokio::test]
+    async fn a_repeated_append_keeps_its_first_seq_and_adds_nothing() {
+        let prefix = format!("gwtest-orderlog-{}", std::process::id());
+        let cluster = Cluster::connect(
+            "redis://127.0.0.1:6379",
+            &prefix,
+            "node".into(),
+            Duration::from_secs(3),
+        )
+        .await
+        .expect("Redis on 127.0.0.1:6379");
+        cluster.delete_all_keys().await;
+        let log = SharedOrderLog::new(cluster.clone(), 100, Duration::from_secs(60));
+        let first =
+            json!({ "orderId": "o1", "type": "ORDER_CREATED", "userId": "ann", "timestamp": 1 });
+        let second =
+            json!({ "orderId": "o2", "type": "ORDER_CREATED", "userId": "ann", "timestamp": 2 });
+        let order = server::ORDER_NOTIFICATION;
+        let a = log.append("ann", order, &first).await.unwrap();
+        let again = log.append("ann", order, &first).await.unwrap();
+        let b = log.append("ann", order, &second).await.unwrap();
+        let as_position = log
+            .append("ann", server::POSITION_UPDATE, &first)
+            .await
+            .unwrap();
+        assert_eq!((a, again, b, as_position), (1, 1, 2, 3));
+
+        let kept = log.read("ann").await.unwrap();
+        assert_eq!(kept.last_seq, 3);
+        let seqs: Vec<u64> = kept.entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 3], "the repeat was not appended");
+        assert_eq!(
+            kept.entries[0].payload.get(),
+            r#"{"seq":1,"orderId":"o1","timestamp":1,"type":"ORDER_CREATED","userId":"ann"}"#
+        );
+        assert!(kept.entries.iter().all(|e| e.user == "ann"));
+        cluster.delete_all_keys().await;
     }
 }

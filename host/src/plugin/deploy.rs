@@ -1,5 +1,6 @@
-//! The plugin host: what is loaded, from where, with which manifest, and
-//! what happens when a file in the plugins directory changes.
+//! Deploying plugins: what runs under each plugin name, from where, with
+//! which manifest, and what happens when a file in the plugins directory
+//! changes (load, swap, fall back to the default, unload).
 //!
 //! A plugin's manifest is layered: the default plugin's manifest (for the
 //! embedded defaults), then `NAME.toml` in the plugins directory, then the
@@ -53,7 +54,7 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// Loads, swaps and unloads plugins.
-pub struct PluginHost {
+pub struct Deployer {
     loader: Arc<Loader>,
     registry: Arc<Registry>,
     sink: Arc<dyn SourceSink>,
@@ -65,8 +66,8 @@ pub struct PluginHost {
     closed: AtomicBool,
 }
 
-impl PluginHost {
-    /// A host with nothing loaded yet, installing into `registry`.
+impl Deployer {
+    /// A deployer with nothing loaded yet, installing into `registry`.
     pub fn new(
         loader: Loader,
         sources: PluginSources,

@@ -4,20 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use parking_lot::RwLock;
-use serde::Serialize;
 
-/// One price quote, as sent to clients in `price:update`.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Tick {
-    /// Instrument, e.g. `EURUSD`.
-    pub symbol: String,
-    /// Bid price.
-    pub bid: f64,
-    /// Ask price.
-    pub ask: f64,
-    /// Milliseconds since the Unix epoch.
-    pub timestamp: u64,
-}
+use crate::protocol::payloads::Tick;
 
 /// One sampled point of a symbol's history.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,7 +27,7 @@ struct Symbol {
     history: VecDeque<PricePoint>,
 }
 
-/// Latest ticks and sampled history, shared by the bus and the plugins.
+/// Latest ticks and sampled history, shared by delivery and the plugins.
 pub struct PriceCache {
     window_ms: u64,
     symbols: RwLock<HashMap<String, Symbol>>,

@@ -1,0 +1,66 @@
+//! The parts of the gateway's wire contract that both sides of the plugin
+//! boundary check: the host when a client subscribes, a plugin when it
+//! accepts data from upstream. One definition, so the two cannot drift.
+//!
+//! ```
+//! use gateway_contract::{is_event_type, is_symbol};
+//!
+//! assert!(is_symbol("EURUSD") && is_symbol("ES:Z5") && !is_symbol("eurusd"));
+//! assert!(is_event_type("MARKET_HALT") && !is_event_type("halt"));
+//! ```
+
+/// Longest symbol, in bytes.
+pub const MAX_SYMBOL_LEN: usize = 32;
+/// Longest event type, in bytes.
+pub const MAX_EVENT_TYPE_LEN: usize = 64;
+
+/// Whether `s` is a symbol: `^[A-Z0-9][A-Z0-9._:-]{0,31}$`.
+pub fn is_symbol(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_SYMBOL_LEN
+        && (b[0].is_ascii_uppercase() || b[0].is_ascii_digit())
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || b"._:-".contains(c))
+}
+
+/// Whether `s` is an event type: `^[A-Z][A-Z0-9_]{0,63}$`.
+pub fn is_event_type(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_EVENT_TYPE_LEN
+        && b[0].is_ascii_uppercase()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols() {
+        for ok in ["EURUSD", "BTC-USD", "ES:Z5", "1INCH", "A", "BRK.B"] {
+            assert!(is_symbol(ok), "{ok}");
+        }
+        for bad in ["", "eurusd", "-EUR", ".A", "EUR USD", "EUR/USD", "ÉUR"] {
+            assert!(!is_symbol(bad), "{bad}");
+        }
+        assert!(is_symbol(&"A".repeat(32)));
+        assert!(!is_symbol(&"A".repeat(33)));
+    }
+
+    #[test]
+    fn event_types() {
+        for ok in ["MARKET_HALT", "A", "A1_"] {
+            assert!(is_event_type(ok), "{ok}");
+        }
+        for bad in ["", "1A", "_A", "market", "A-B"] {
+            assert!(!is_event_type(bad), "{bad}");
+        }
+        assert!(is_event_type(&"A".repeat(64)));
+        assert!(!is_event_type(&"A".repeat(65)));
+    }
+}

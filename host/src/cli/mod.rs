@@ -1,0 +1,128 @@
+//! The `gateway` command line: serve (the default), mint a token, or check
+//! a plugin. `anyhow` lives here, at the binary's edge; the library below
+//! has typed errors.
+
+mod plugin_check;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Real-time Socket.IO gateway whose features are WebAssembly plugins.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Config file (TOML); also `GATEWAY_CONFIG`.
+    #[arg(long, global = true, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Dev mode: without JWT_SECRET, use a generated secret kept in the data dir.
+    #[arg(long, global = true)]
+    dev: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve Socket.IO and HTTP (the default).
+    Serve,
+    /// Mint a JWT for the configured secret.
+    Token {
+        /// The user id (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// Add the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime, e.g. `1h`, `30m`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+    /// Plugin tools.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Says what a component is and whether the gateway would load it.
+    Check {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// Its manifest (default: the `.toml` beside it, if any).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+}
+
+/// Runs the command line of the process.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    config.gateway_dev |= cli.dev;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::serve(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Token {
+            sub,
+            admin,
+            name,
+            ttl,
+        } => {
+            let secret = secret(&config)?;
+            println!(
+                "{}",
+                crate::auth::mint(&secret, &sub, admin, name.as_deref(), ttl)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin {
+            command: PluginCommand::Check { file, manifest },
+        } => plugin_check::check(&config, file, manifest).await,
+    }
+}
+
+/// The HS256 secret: `JWT_SECRET`, or in dev mode one generated once and
+/// kept in `DATA_DIR/dev-jwt-secret` so `gateway --dev token` matches.
+pub(crate) fn secret(config: &Config) -> Result<String> {
+    if let Some(s) = &config.jwt_secret {
+        return Ok(s.clone());
+    }
+    if !config.gateway_dev {
+        bail!(
+            "JWT_SECRET is not set; set it, or run with --dev (GATEWAY_DEV=1) for a generated one"
+        );
+    }
+    let path = config.data_dir.join("dev-jwt-secret");
+    if let Ok(s) = std::fs::read_to_string(&path)
+        && !s.trim().is_empty()
+    {
+        return Ok(s.trim().to_owned());
+    }
+    let s = crate::auth::generate_secret();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::write(&path, &s).with_context(|| format!("writing {}", path.display()))?;
+    Ok(s)
+}

@@ -1,0 +1,79 @@
+//! Events: each is offered to the event filter plugins together with the
+//! sockets that subscribed to its type (and, when it names target users,
+//! are theirs), and delivered to the sockets every filter accepts. A filter
+//! that fails is skipped. In cluster mode every node filters and delivers
+//! to its own sockets.
+
+use crate::plugin::PluginKind;
+use crate::plugin::version::Subscriber;
+use crate::protocol::payloads::Event;
+use crate::protocol::server;
+
+use super::{Delivery, Mode};
+
+impl Delivery {
+    /// Accepts events for delivery: filtered and delivered in the
+    /// background here, or (in cluster mode) published for every node.
+    pub(crate) fn submit_events(&self, events: Vec<Event>) {
+        if let Mode::Cluster { uplink } = &self.mode {
+            return uplink.events(events);
+        }
+        let Some(delivery) = self.me.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            for event in events {
+                delivery.publish_event(event).await;
+            }
+        });
+    }
+
+    /// Filters `event` through the event filter plugins and delivers it to
+    /// this node's subscribers.
+    pub(crate) async fn publish_event(&self, event: Event) {
+        let candidates = self
+            .index
+            .event_subscribers(&event.kind, event.target_user_ids.as_deref());
+        if candidates.is_empty() {
+            return;
+        }
+        let mut keep = vec![true; candidates.len()];
+        for slot in self.plugins.of_kind(PluginKind::EventFilter) {
+            let idx: Vec<usize> = (0..candidates.len()).filter(|&i| keep[i]).collect();
+            if idx.is_empty() {
+                break;
+            }
+            let subscribers: Vec<Subscriber> = idx
+                .iter()
+                .map(|&i| {
+                    let (outlet, user, types) = &candidates[i];
+                    Subscriber {
+                        user_id: user.clone(),
+                        socket_id: outlet.sid().to_string(),
+                        event_types: types.clone(),
+                    }
+                })
+                .collect();
+            let ev = event.clone();
+            match slot
+                .call(|v| async move { v.filter(&ev, &subscribers).await })
+                .await
+            {
+                Ok(flags) => {
+                    for (&i, ok) in idx.iter().zip(flags) {
+                        keep[i] = ok;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(plugin = slot.name(), event = %event.id, "event filter failed, skipped: {e}")
+                }
+            }
+        }
+        let Ok(raw) = serde_json::value::to_raw_value(&event) else {
+            return;
+        };
+        for ((outlet, _, _), _) in candidates.iter().zip(keep).filter(|(_, k)| *k) {
+            self.deliver_notification(outlet, server::EVENT_NOTIFICATION, &raw);
+        }
+    }
+}

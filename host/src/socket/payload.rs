@@ -1,0 +1,141 @@
+//! Typed client payloads, checked at the gate before any handler runs: the
+//! payload must be a JSON object of at most [`MAX_PAYLOAD_BYTES`], must
+//! deserialize into the event's payload type, and must pass its
+//! [`Validate`] check (patterns, non-empty lists, lengths). Every failure
+//! is an `INVALID_PAYLOAD` with a sentence saying what was wrong.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::reply::Rejection;
+use crate::protocol::MAX_PAYLOAD_BYTES;
+
+/// A payload's own rules beyond its shape; may normalise (deduplicate).
+pub(crate) trait Validate {
+    /// Whether the event may come with no payload at all (it then reads as `{}`).
+    const OPTIONAL: bool = false;
+    /// Whether the event ignores its payload: anything is accepted, unread.
+    const IGNORED: bool = false;
+
+    /// Checks (and normalises) the deserialized payload.
+    fn validate(&mut self) -> Result<(), Rejection>;
+}
+
+/// Parses and validates the payload of an event whose type is `P`.
+pub(crate) fn parse<P: DeserializeOwned + Validate>(raw: Option<Value>) -> Result<P, Rejection> {
+    if P::IGNORED {
+        return serde_json::from_value(Value::Null).map_err(|e| Rejection::invalid(e.to_string()));
+    }
+    let object = match raw {
+        None | Some(Value::Null) if P::OPTIONAL => Value::Object(serde_json::Map::new()),
+        None | Some(Value::Null) => return Err(Rejection::invalid("a payload object is required")),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => return Err(Rejection::invalid("the payload must be an object")),
+    };
+    if serde_json::to_string(&object).map_or(0, |s| s.len()) > MAX_PAYLOAD_BYTES {
+        return Err(Rejection::invalid(format!(
+            "payload larger than {MAX_PAYLOAD_BYTES} bytes"
+        )));
+    }
+    let mut payload: P =
+        serde_json::from_value(object).map_err(|e| Rejection::invalid(e.to_string()))?;
+    payload.validate()?;
+    Ok(payload)
+}
+
+/// Checks a list of names: non-empty, each passing `valid` (named `what`
+/// in errors); duplicates are removed, order kept.
+pub(crate) fn names(
+    field: &str,
+    list: &mut Vec<String>,
+    what: &str,
+    valid: fn(&str) -> bool,
+) -> Result<(), Rejection> {
+    if list.is_empty() {
+        return Err(Rejection::invalid(format!("`{field}` must not be empty")));
+    }
+    if let Some(bad) = list.iter().find(|s| !valid(s)) {
+        return Err(Rejection::invalid(format!("{bad:?} is not a valid {what}")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    list.retain(|s| seen.insert(s.clone()));
+    Ok(())
+}
+
+/// A payload an event ignores (anything, or nothing, is accepted).
+#[derive(Debug, Default)]
+pub(crate) struct Ignored;
+
+impl<'de> serde::Deserialize<'de> for Ignored {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Ignored)
+    }
+}
+
+impl Validate for Ignored {
+    const IGNORED: bool = true;
+    fn validate(&mut self) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::is_symbol;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    struct Symbols {
+        symbols: Vec<String>,
+    }
+
+    impl Validate for Symbols {
+        fn validate(&mut self) -> Result<(), Rejection> {
+            names("symbols", &mut self.symbols, "symbol", is_symbol)
+        }
+    }
+
+    #[test]
+    fn lists_are_checked_and_deduplicated() {
+        let p: Symbols = parse(Some(json!({"symbols": ["EURUSD", "EURUSD", "GBPUSD"]}))).unwrap();
+        assert_eq!(p.symbols, ["EURUSD", "GBPUSD"]);
+        for bad in [
+            json!({"symbols": "EURUSD"}),
+            json!({"symbols": []}),
+            json!({"symbols": [1]}),
+            json!({"symbols": ["eur"]}),
+            json!({}),
+            json!([1]),
+            json!("x"),
+        ] {
+            let err = parse::<Symbols>(Some(bad.clone())).unwrap_err();
+            assert_eq!(
+                err.code,
+                crate::protocol::ErrorCode::InvalidPayload,
+                "{bad}"
+            );
+        }
+        assert!(parse::<Symbols>(None).is_err());
+        let big = json!({"symbols": ["A"], "x": "a".repeat(MAX_PAYLOAD_BYTES)});
+        assert!(
+            parse::<Symbols>(Some(big))
+                .unwrap_err()
+                .message
+                .contains("larger")
+        );
+    }
+
+    #[test]
+    fn ignored_payloads_take_anything() {
+        for p in [
+            None,
+            Some(json!(null)),
+            Some(json!({"x": 1})),
+            Some(json!(5)),
+        ] {
+            assert!(parse::<Ignored>(p).is_ok());
+        }
+    }
+}
