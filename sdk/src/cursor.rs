@@ -20,7 +20,7 @@
 //! use gateway_sdk::cursor::Checkpoint;
 //! # let _host = gateway_sdk::testing::FakeHost::new().install();
 //!
-//! let mut checkpoint = Checkpoint::load("checkpoint", 1000, None);
+//! let mut checkpoint = Checkpoint::load("checkpoint", 1000);
 //! assert_eq!(checkpoint.cursor(), None); // first poll: from the start
 //! // … an answer with items "a", "a", "b" and cursor "c1":
 //! let mut next = checkpoint.draft();
@@ -30,17 +30,11 @@
 //! checkpoint.commit(next)?;
 //! assert_eq!(checkpoint.cursor(), Some("c1"));
 //!
-//! let reloaded = Checkpoint::load("checkpoint", 1000, None);
+//! let reloaded = Checkpoint::load("checkpoint", 1000);
 //! assert_eq!(reloaded.cursor(), Some("c1"));
 //! assert!(!reloaded.draft().deliver("a".into()), "delivered before the reload");
 //! # Ok::<(), String>(())
 //! ```
-//!
-//! Earlier versions stored the cursor and the delivered keys under two kv
-//! keys, written one after the other. Given those keys as [`LegacyKeys`],
-//! [`Checkpoint::load`] reads them when there is no checkpoint yet, and the
-//! first successful commit moves them: it writes the checkpoint, then
-//! deletes the old keys.
 //!
 //! [`RecentKeys`] is the bounded set of keys on its own, under its own kv
 //! key, for what is not tied to a cursor (e.g. the event ids a filter saw).
@@ -60,19 +54,6 @@ pub struct Checkpoint {
     kv_key: String,
     cursor: Option<String>,
     delivered: KeySet,
-    /// Keys of the two-key layout still to delete, after the next commit.
-    legacy: Vec<String>,
-}
-
-/// The kv keys of the layout before [`Checkpoint`]: the cursor as a string
-/// under one key, the delivered keys as a JSON array of strings under
-/// another.
-#[derive(Debug, Clone, Copy)]
-pub struct LegacyKeys<'a> {
-    /// The key of the cursor.
-    pub cursor: &'a str,
-    /// The key of the delivered keys.
-    pub delivered: &'a str,
 }
 
 /// The next state of a [`Checkpoint`], built during one poll and stored by
@@ -103,12 +84,11 @@ struct Loaded {
 
 impl Checkpoint {
     /// The checkpoint stored under `kv_key`, remembering at most `capacity`
-    /// delivered keys. When `kv_key` is missing, the cursor and delivered
-    /// keys stored under `legacy`, if given, or none. Unreadable contents
+    /// delivered keys; none when `kv_key` is missing. Unreadable contents
     /// are ignored with a warning; an empty cursor is none.
-    pub fn load(kv_key: &str, capacity: usize, legacy: Option<LegacyKeys<'_>>) -> Self {
-        let (cursor, delivered) = match (kv::get(kv_key), legacy) {
-            (Some(bytes), _) => match serde_json::from_slice::<Loaded>(&bytes) {
+    pub fn load(kv_key: &str, capacity: usize) -> Self {
+        let (cursor, delivered) = match kv::get(kv_key) {
+            Some(bytes) => match serde_json::from_slice::<Loaded>(&bytes) {
                 Ok(loaded) => (
                     loaded.cursor.filter(|c| !c.is_empty()),
                     KeySet::from_keys(loaded.delivered, capacity),
@@ -118,28 +98,12 @@ impl Checkpoint {
                     (None, KeySet::new(capacity))
                 }
             },
-            (None, Some(old)) => {
-                let cursor = kv::get_string(old.cursor).filter(|c| !c.is_empty());
-                let delivered = read_keys(old.delivered, capacity);
-                if cursor.is_some() || !delivered.order.is_empty() {
-                    log::info(&format!(
-                        "continuing from kv `{}` and `{}`; they move to kv `{kv_key}` at the next save",
-                        old.cursor, old.delivered
-                    ));
-                }
-                (cursor, delivered)
-            }
-            (None, None) => (None, KeySet::new(capacity)),
+            None => (None, KeySet::new(capacity)),
         };
         Self {
             kv_key: kv_key.to_owned(),
             cursor,
             delivered,
-            legacy: legacy
-                .into_iter()
-                .flat_map(|old| [old.cursor, old.delivered])
-                .map(str::to_owned)
-                .collect(),
         }
     }
 
@@ -162,10 +126,6 @@ impl Checkpoint {
     /// then takes it over; a draft without changes writes nothing. When the
     /// write fails, neither kv nor the checkpoint in memory changes and the
     /// error names the key.
-    ///
-    /// The first successful write also deletes the [`LegacyKeys`] given to
-    /// [`Checkpoint::load`]; a key that cannot be deleted is logged and
-    /// tried again at the next write (it is no longer read either way).
     pub fn commit(&mut self, draft: Draft) -> Result<(), String> {
         if !draft.changed {
             return Ok(());
@@ -177,16 +137,6 @@ impl Checkpoint {
         kv::set_json(&self.kv_key, &stored).map_err(|e| not_stored(&self.kv_key, &e))?;
         self.cursor = draft.cursor;
         self.delivered = draft.delivered;
-        self.legacy.retain(|key| match kv::delete(key) {
-            Ok(()) => false,
-            Err(e) => {
-                log::warn(&format!(
-                    "cannot delete the old kv `{key}` (no longer read): {}",
-                    e.describe()
-                ));
-                true
-            }
-        });
         Ok(())
     }
 }
@@ -312,10 +262,6 @@ mod tests {
     use crate::testing::{FakeHost, HostHandle};
 
     const KEY: &str = "checkpoint";
-    const OLD: LegacyKeys<'static> = LegacyKeys {
-        cursor: "cursor",
-        delivered: "delivered",
-    };
 
     /// Delivers `keys` and advances to `cursor` in a draft of `checkpoint`:
     /// the keys that were new, and the draft.
@@ -389,7 +335,7 @@ mod tests {
     #[test]
     fn cursor_and_delivered_keys_are_one_value_and_survive_a_reload() {
         let host = FakeHost::new().install();
-        let mut c = Checkpoint::load(KEY, 3, None);
+        let mut c = Checkpoint::load(KEY, 3);
         assert_eq!(c.cursor(), None);
         let (fresh, next) = poll(&c, &["a", "a", "b"], "c1");
         assert_eq!(fresh, ["a", "b"]);
@@ -397,7 +343,7 @@ mod tests {
         assert_eq!(c.cursor(), Some("c1"));
         assert_eq!(stored(&host), r#"{"cursor":"c1","delivered":["a","b"]}"#);
 
-        let mut c = Checkpoint::load(KEY, 3, None);
+        let mut c = Checkpoint::load(KEY, 3);
         assert_eq!(c.cursor(), Some("c1"));
         let (fresh, next) = poll(&c, &["b", "c", "d"], "c2");
         assert_eq!(fresh, ["c", "d"]);
@@ -417,7 +363,7 @@ mod tests {
             .kv(KEY, br#"{"cursor":"c1","delivered":["a"]}"#)
             .kv_fail("", KvError::Unavailable("read-only".into()))
             .install();
-        let mut c = Checkpoint::load(KEY, 10, None);
+        let mut c = Checkpoint::load(KEY, 10);
         let mut next = c.draft();
         assert!(!next.deliver("a".into()));
         next.advance(None);
@@ -446,7 +392,7 @@ mod tests {
             .kv(KEY, br#"{"cursor":"c1","delivered":["a"]}"#)
             .kv_fail(KEY, KvError::QuotaExceeded("64 KiB".into()))
             .install();
-        let mut c = Checkpoint::load(KEY, 10, None);
+        let mut c = Checkpoint::load(KEY, 10);
         let (fresh, next) = poll(&c, &["a", "b"], "c2");
         assert_eq!(fresh, ["b"]);
         assert_eq!(
@@ -467,7 +413,7 @@ mod tests {
     #[test]
     fn a_reload_after_a_failed_commit_loses_nothing_and_repeats_nothing() {
         let host = FakeHost::new().install();
-        let mut c = Checkpoint::load(KEY, 10, None);
+        let mut c = Checkpoint::load(KEY, 10);
         let (_, next) = poll(&c, &["a"], "c1");
         c.commit(next).unwrap();
 
@@ -478,7 +424,7 @@ mod tests {
         drop(c);
 
         host.kv_recover(KEY);
-        let mut c = Checkpoint::load(KEY, 10, None);
+        let mut c = Checkpoint::load(KEY, 10);
         assert_eq!(c.cursor(), Some("c1"), "polls again from before b");
         let (fresh, next) = poll(&c, &["a", "b"], "c2");
         assert_eq!(fresh, ["b"], "b is delivered, a is not delivered twice");
@@ -487,103 +433,22 @@ mod tests {
     }
 
     #[test]
-    fn migrates_the_two_key_layout_at_the_first_successful_commit() {
-        let host = FakeHost::new()
-            .kv("cursor", b"c1")
-            .kv("delivered", br#"["a"]"#)
-            .kv_fail(KEY, KvError::Unavailable("disk full".into()))
-            .install();
-        let mut c = Checkpoint::load(KEY, 10, Some(OLD));
-        assert_eq!(c.cursor(), Some("c1"));
-        assert_eq!(
-            host.take_logs(),
-            [(
-                Level::Info,
-                "continuing from kv `cursor` and `delivered`; they move to kv `checkpoint` at the next save"
-                    .to_owned()
-            )]
-        );
-        let (fresh, next) = poll(&c, &["a", "b"], "c2");
-        assert_eq!(fresh, ["b"]);
-        assert!(c.commit(next).is_err());
-        assert_eq!(host.kv(KEY), None);
-        assert_eq!(host.kv("cursor").unwrap(), b"c1", "the old layout stays");
-        assert_eq!(host.kv("delivered").unwrap(), br#"["a"]"#);
-
-        host.kv_recover(KEY);
-        let mut c = Checkpoint::load(KEY, 10, Some(OLD));
-        assert_eq!(
-            c.cursor(),
-            Some("c1"),
-            "a reload reads the old layout again"
-        );
-        let (fresh, next) = poll(&c, &["a", "b"], "c2");
-        assert_eq!(fresh, ["b"]);
-        c.commit(next).unwrap();
-        assert_eq!(stored(&host), r#"{"cursor":"c2","delivered":["a","b"]}"#);
-        assert_eq!(host.kv("cursor"), None);
-        assert_eq!(host.kv("delivered"), None);
-
-        host.take_logs();
-        let c = Checkpoint::load(KEY, 10, Some(OLD));
-        assert_eq!(c.cursor(), Some("c2"));
-        assert!(poll(&c, &["a", "b"], "c2").0.is_empty());
-        assert!(host.logs().is_empty(), "{:?}", host.logs());
-    }
-
-    #[test]
-    fn old_keys_left_behind_are_not_read_and_deleted_at_a_later_commit() {
-        let host = FakeHost::new()
-            .kv(KEY, br#"{"cursor":"c2","delivered":["b"]}"#)
-            .kv("cursor", b"c1")
-            .kv("delivered", br#"["a"]"#)
-            .kv_fail("delivered", KvError::Unavailable("disk full".into()))
-            .install();
-        let mut c = Checkpoint::load(KEY, 10, Some(OLD));
-        assert_eq!(c.cursor(), Some("c2"));
-        let (fresh, next) = poll(&c, &["a", "b"], "c3");
-        assert_eq!(fresh, ["a"], "the old keys are not read");
-        c.commit(next).unwrap();
-        assert_eq!(host.kv("cursor"), None);
-        assert_eq!(
-            host.logs_at(Level::Warn),
-            ["cannot delete the old kv `delivered` (no longer read): disk full"]
-        );
-
-        host.kv_recover("delivered");
-        let (_, next) = poll(&c, &[], "c4");
-        c.commit(next).unwrap();
-        assert_eq!(host.kv("delivered"), None);
-        assert_eq!(stored(&host), r#"{"cursor":"c4","delivered":["b","a"]}"#);
-    }
-
-    #[test]
     fn unreadable_or_empty_values_start_from_nothing() {
         let host = FakeHost::new()
             .kv(KEY, b"{")
             .kv("other", br#"{"cursor":""}"#)
-            .kv("cursor", b"")
-            .kv("delivered", b"[1]")
             .install();
-        let c = Checkpoint::load(KEY, 10, None);
+        let c = Checkpoint::load(KEY, 10);
         assert_eq!(c.cursor(), None);
         assert!(c.draft().deliver("a".into()));
-        assert_eq!(Checkpoint::load("other", 10, None).cursor(), None);
-        let c = Checkpoint::load("new", 10, Some(OLD));
-        assert_eq!(c.cursor(), None);
+        assert_eq!(Checkpoint::load("other", 10).cursor(), None);
+        assert_eq!(Checkpoint::load("new", 10).cursor(), None);
         assert_eq!(
             host.logs_at(Level::Warn)
                 .iter()
                 .map(|m| m.split(':').next().unwrap())
                 .collect::<Vec<_>>(),
-            [
-                "ignoring unreadable kv `checkpoint`",
-                "ignoring unreadable kv `delivered`"
-            ]
-        );
-        assert!(
-            host.logs_at(Level::Info).is_empty(),
-            "nothing to continue from"
+            ["ignoring unreadable kv `checkpoint`"]
         );
     }
 }

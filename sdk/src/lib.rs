@@ -66,6 +66,9 @@ pub use bindings::order_poller::exports::gateway::plugins::order_poller::PollerI
 pub use bindings::price_source::exports::gateway::plugins::price_source::SourceInfo;
 pub use plugin::{ChatResponder, EventFilter, OrderPoller, PriceSource};
 
+/// The wire contract's symbol and event-type patterns, shared with the host.
+pub use gateway_contract as contract;
+
 /// Re-exports the export macros need; not part of the API.
 #[doc(hidden)]
 pub mod __private {

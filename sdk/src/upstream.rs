@@ -21,6 +21,7 @@
 //! # Ok::<(), String>(())
 //! ```
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use crate::{config, http};
@@ -53,21 +54,17 @@ pub fn http_url(key: &str, url: &str) -> Result<String, String> {
     Ok(url.to_owned())
 }
 
+/// Characters a query value keeps as they are (RFC 3986 unreserved).
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `value` percent-encoded for a query string (RFC 3986 unreserved
 /// characters kept, everything else as UTF-8 `%XX`).
 pub fn encode(value: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
-    out
+    utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
 /// `GET url`, expecting a 2xx answer with a JSON body. Errors name the URL

@@ -494,43 +494,6 @@ mod tests {
     }
 
     #[test]
-    fn continues_from_the_two_kv_keys_of_earlier_versions_and_moves_them() {
-        let host = source_host()
-            .kv("cursor", b"c1")
-            .kv("delivered", br#"["e-1"]"#)
-            .kv(FILTERED_KEY, br#"["e-0"]"#)
-            .kv_fail(CHECKPOINT_KEY, KvError::Unavailable("disk full".into()))
-            .respond(URL, 200, &replay_and_more(json!("c2")))
-            .install();
-        let mut f = SystemEvents::init().unwrap();
-        assert!(f.poll().is_err());
-        assert_eq!(host.kv(CHECKPOINT_KEY), None);
-        assert_eq!(host.kv("cursor").unwrap(), b"c1", "kept until a save");
-        drop(f);
-
-        host.kv_recover(CHECKPOINT_KEY);
-        let mut f = SystemEvents::init().unwrap();
-        assert_eq!(ids(&f.poll().unwrap()), ["e-2"]);
-        assert_eq!(
-            stored(&host),
-            json!({"cursor": "c2", "delivered": ["e-1", "e-2"]})
-        );
-        assert_eq!(host.kv("cursor"), None);
-        assert_eq!(host.kv("delivered"), None);
-        assert_eq!(
-            host.kv(FILTERED_KEY).unwrap(),
-            br#"["e-0"]"#,
-            "the filter's own memory stays"
-        );
-        assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 2]);
-
-        drop(f);
-        let mut f = SystemEvents::init().unwrap();
-        assert!(f.poll().unwrap().is_empty());
-        assert_eq!(urls(&host).last().unwrap(), &format!("{URL}?since=c2"));
-    }
-
-    #[test]
     fn polls_the_event_service_with_the_stored_cursor() {
         let mut targeted = upstream_event("e-2", "critical");
         targeted["targetUserIds"] = json!(["alice"]);

@@ -5,12 +5,10 @@
 //! delivered events together, with one kv write (kv `checkpoint`), only once
 //! a batch is built, so neither a reload nor a replaying service delivers an
 //! event twice, and a failed write skips none; it backs off exponentially
-//! while the service fails. Earlier versions kept the two in kv `cursor` and
-//! `delivered`; those are read while there is no checkpoint and moved into
-//! it at the first save.
+//! while the service fails.
 
 use gateway_sdk::backoff::Backoff;
-use gateway_sdk::cursor::{Checkpoint, LegacyKeys};
+use gateway_sdk::cursor::Checkpoint;
 use gateway_sdk::fields::{self, Drops};
 use gateway_sdk::{Event, log, upstream};
 
@@ -19,11 +17,6 @@ use crate::events;
 /// kv key of the checkpoint: the upstream cursor and the recently delivered
 /// event ids.
 pub(crate) const CHECKPOINT_KEY: &str = "checkpoint";
-/// Where earlier versions kept the cursor and the delivered event ids.
-const LEGACY_KEYS: LegacyKeys<'static> = LegacyKeys {
-    cursor: "cursor",
-    delivered: "delivered",
-};
 /// How many delivered event ids are remembered.
 const DELIVERED_CAPACITY: usize = 1000;
 
@@ -42,7 +35,7 @@ impl EventSource {
     pub(crate) fn new(base: String) -> Self {
         Self {
             base,
-            checkpoint: Checkpoint::load(CHECKPOINT_KEY, DELIVERED_CAPACITY, Some(LEGACY_KEYS)),
+            checkpoint: Checkpoint::load(CHECKPOINT_KEY, DELIVERED_CAPACITY),
             backoff: Backoff::default(),
         }
     }

@@ -20,6 +20,7 @@ mod ticks;
 use std::collections::{HashMap, HashSet};
 
 use gateway_sdk::backoff::Backoff;
+use gateway_sdk::contract::is_symbol;
 use gateway_sdk::{PluginInfo, PriceSource, SourceInfo, Tick, config, log, upstream};
 
 /// Requested when the config names no symbols.
@@ -113,7 +114,7 @@ impl PriceSource for HttpPrices {
         let base = upstream::base_url("MARKET_DATA_SERVICE_URL")?;
         interval_ms()?;
         let symbols = symbols();
-        if let Some(bad) = symbols.iter().find(|s| !ticks::is_valid_symbol(s)) {
+        if let Some(bad) = symbols.iter().find(|s| !is_symbol(s)) {
             return Err(format!(
                 "config `symbols`: invalid symbol {bad:?}, use e.g. EURUSD"
             ));

@@ -2,6 +2,7 @@
 //! tick at a time, so a malformed tick is dropped without losing the rest.
 
 use gateway_sdk::Tick;
+use gateway_sdk::contract::is_symbol;
 use serde_json::Value;
 
 /// The well-formed ticks of one answer, and what was dropped.
@@ -47,7 +48,7 @@ fn parse_tick(item: &Value) -> Result<Tick, String> {
         .get("symbol")
         .and_then(Value::as_str)
         .ok_or("missing string `symbol`")?;
-    if !is_valid_symbol(symbol) {
+    if !is_symbol(symbol) {
         return Err(format!(
             "symbol {symbol:?} does not match ^[A-Z0-9][A-Z0-9._:-]{{0,31}}$"
         ));
@@ -91,38 +92,10 @@ fn positive_integer(value: &Value) -> Option<u64> {
     }
 }
 
-/// Whether `symbol` matches `^[A-Z0-9][A-Z0-9._:-]{0,31}$`.
-pub(crate) fn is_valid_symbol(symbol: &str) -> bool {
-    let bytes = symbol.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 32
-        && bytes.iter().enumerate().all(|(i, b)| {
-            b.is_ascii_uppercase() || b.is_ascii_digit() || (i > 0 && b"._:-".contains(b))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn symbol_pattern() {
-        for ok in ["EURUSD", "X", "BTC-USD", "ES:Z4", "A.B_C", &"A".repeat(32)] {
-            assert!(is_valid_symbol(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "eurusd",
-            "-EUR",
-            "EUR/USD",
-            "EUR USD",
-            &"A".repeat(33),
-            "ÉUR",
-        ] {
-            assert!(!is_valid_symbol(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn each_malformed_field_is_refused_with_a_reason() {

@@ -14,9 +14,7 @@
 //! together, with one kv write (kv `checkpoint`), only once the batch is
 //! built, and an item already delivered (same type, id and timestamp) is
 //! not delivered again. When that write fails, the poll fails and nothing
-//! moves, so the retry (or a reload) delivers the batch's new items. Earlier
-//! versions kept the two in kv `cursor` and `delivered`; those are read
-//! while there is no checkpoint and moved into it at the first save.
+//! moves, so the retry (or a reload) delivers the batch's new items.
 //!
 //! Config:
 //! - `url` (required): the service's base URL; the host sets it from
@@ -30,7 +28,7 @@
 mod items;
 
 use gateway_sdk::backoff::Backoff;
-use gateway_sdk::cursor::{Checkpoint, LegacyKeys};
+use gateway_sdk::cursor::Checkpoint;
 use gateway_sdk::fields::{self, Drops};
 use gateway_sdk::{OrderBatch, OrderPoller, PluginInfo, PollerInfo, config, log, upstream};
 
@@ -39,11 +37,6 @@ const MIN_INTERVAL_MS: u32 = 10;
 /// kv key of the checkpoint: the upstream cursor and the recently delivered
 /// item keys.
 const CHECKPOINT_KEY: &str = "checkpoint";
-/// Where earlier versions kept the cursor and the delivered item keys.
-const LEGACY_KEYS: LegacyKeys<'static> = LegacyKeys {
-    cursor: "cursor",
-    delivered: "delivered",
-};
 /// How many delivered item keys are remembered.
 const DELIVERED_CAPACITY: usize = 1000;
 
@@ -133,7 +126,7 @@ impl OrderPoller for TradingPoller {
         interval_ms()?;
         Ok(Self {
             base,
-            checkpoint: Checkpoint::load(CHECKPOINT_KEY, DELIVERED_CAPACITY, Some(LEGACY_KEYS)),
+            checkpoint: Checkpoint::load(CHECKPOINT_KEY, DELIVERED_CAPACITY),
             backoff: Backoff::default(),
         })
     }
@@ -511,37 +504,6 @@ mod tests {
                 format!("{URL}?since=c2"),
             ]
         );
-    }
-
-    #[test]
-    fn continues_from_the_two_kv_keys_of_earlier_versions_and_moves_them() {
-        let host = host()
-            .kv("cursor", b"c1")
-            .kv("delivered", br#"["ORDER_CREATED|o-1|1"]"#)
-            .kv_fail(CHECKPOINT_KEY, KvError::Unavailable("disk full".into()))
-            .respond(URL, 200, &replay_and_fill(json!("c2")))
-            .install();
-        let mut p = TradingPoller::init().unwrap();
-        assert!(p.poll().is_err());
-        assert_eq!(host.kv(CHECKPOINT_KEY), None);
-        assert_eq!(host.kv("cursor").unwrap(), b"c1", "kept until a save");
-        drop(p);
-
-        host.kv_recover(CHECKPOINT_KEY);
-        let mut p = TradingPoller::init().unwrap();
-        assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_EXECUTED"]);
-        assert_eq!(
-            stored(&host),
-            json!({"cursor": "c2", "delivered": ["ORDER_CREATED|o-1|1", "ORDER_EXECUTED|o-1|4"]})
-        );
-        assert_eq!(host.kv("cursor"), None);
-        assert_eq!(host.kv("delivered"), None);
-        assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 2]);
-
-        drop(p);
-        let mut p = TradingPoller::init().unwrap();
-        assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
-        assert_eq!(urls(&host).last().unwrap(), &format!("{URL}?since=c2"));
     }
 
     #[test]
