@@ -69,7 +69,7 @@ pub(crate) enum Mode {
 pub struct Delivery {
     me: Weak<Delivery>,
     index: Index<Arc<Outlet>>,
-    prices: Prices,
+    prices: Prices<Arc<Outlet>>,
     plugins: Arc<Registry>,
     metrics: Arc<Metrics>,
     mode: Mode,

@@ -7,12 +7,16 @@
 //! symbols (latest wins, nothing queues without bound), and unparks it once
 //! they all fit. A socket parked longer than the slow-socket timeout is
 //! disconnected.
+//!
+//! The decisions are made over [`Recipient`], which an [`Outlet`] is and a
+//! test fake can be, so they are unit-tested without sockets.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use serde_json::value::RawValue;
 use socketioxide::socket::Sid;
 
 use super::index::Index;
@@ -25,20 +29,57 @@ use crate::protocol::server;
 /// How often parked sockets are retried.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
-struct Parked {
-    outlet: Arc<Outlet>,
+/// What price fan-out needs of a socket.
+pub(crate) trait Recipient: Clone {
+    /// The socket id.
+    fn sid(&self) -> Sid;
+    /// Queues one `price:update`.
+    fn send_tick(&self, tick: &RawValue) -> Result<(), Refused>;
+    /// Whether bulk updates skip it.
+    fn is_parked(&self) -> bool;
+    /// Sets whether bulk updates skip it.
+    fn set_parked(&self, parked: bool);
+    /// Asks it to disconnect; whether the request was queued.
+    fn disconnect(&self) -> bool;
+}
+
+impl Recipient for Arc<Outlet> {
+    fn sid(&self) -> Sid {
+        Outlet::sid(self)
+    }
+
+    fn send_tick(&self, tick: &RawValue) -> Result<(), Refused> {
+        self.send(server::PRICE_UPDATE, tick)
+    }
+
+    fn is_parked(&self) -> bool {
+        Outlet::is_parked(self)
+    }
+
+    fn set_parked(&self, parked: bool) {
+        Outlet::set_parked(self, parked);
+    }
+
+    fn disconnect(&self) -> bool {
+        tracing::warn!(socket = %self.sid(), user = %self.session.user_id, "disconnecting a socket that stayed too slow");
+        self.socket.clone().disconnect().is_ok()
+    }
+}
+
+struct Parked<R> {
+    recipient: R,
     since: Instant,
 }
 
 /// Price fan-out and the sockets it parked.
-pub(crate) struct Prices {
+pub(crate) struct Prices<R> {
     market: Arc<PriceCache>,
     metrics: Arc<Metrics>,
-    parked: Mutex<HashMap<Sid, Parked>>,
+    parked: Mutex<HashMap<Sid, Parked<R>>>,
     slow_socket_timeout: Duration,
 }
 
-impl Prices {
+impl<R: Recipient> Prices<R> {
     /// Fan-out recording into `market`; a socket congested longer than
     /// `slow_socket_timeout` is disconnected.
     pub(crate) fn new(
@@ -60,7 +101,7 @@ impl Prices {
     }
 
     /// Records `ticks` and queues each on its subscribers' sockets.
-    pub(crate) fn publish(&self, index: &Index<Arc<Outlet>>, ticks: Vec<Tick>) {
+    pub(crate) fn publish(&self, index: &Index<R>, ticks: Vec<Tick>) {
         for tick in ticks {
             if !self.market.record(&tick) {
                 continue;
@@ -70,33 +111,33 @@ impl Prices {
             };
             let mut full = Vec::new();
             let mut sent = 0;
-            index.for_each_symbol_subscriber(&tick.symbol, |outlet| {
-                if outlet.is_parked() {
+            index.for_each_symbol_subscriber(&tick.symbol, |recipient| {
+                if recipient.is_parked() {
                     self.metrics.conflated.inc();
                     return;
                 }
-                match outlet.send(server::PRICE_UPDATE, &raw) {
+                match recipient.send_tick(&raw) {
                     Ok(()) => sent += 1,
-                    Err(Refused::Full) => full.push(outlet.clone()),
+                    Err(Refused::Full) => full.push(recipient.clone()),
                     Err(Refused::Closed) => {}
                 }
             });
             self.metrics.price_updates_out.inc_by(sent);
-            for outlet in full {
+            for recipient in full {
                 self.metrics.conflated.inc();
-                self.park(&outlet);
+                self.park(&recipient);
             }
         }
     }
 
-    /// Stops bulk updates to `outlet` until the flusher finds it has room.
-    pub(crate) fn park(&self, outlet: &Arc<Outlet>) {
-        outlet.set_parked(true);
+    /// Stops bulk updates to `recipient` until the flusher finds it has room.
+    pub(crate) fn park(&self, recipient: &R) {
+        recipient.set_parked(true);
         self.parked
             .lock()
-            .entry(outlet.sid())
+            .entry(recipient.sid())
             .or_insert_with(|| Parked {
-                outlet: outlet.clone(),
+                recipient: recipient.clone(),
                 since: Instant::now(),
             });
     }
@@ -113,22 +154,21 @@ impl Prices {
 
     /// Serves parked sockets: the latest tick of each of their symbols;
     /// unparks those where everything fit, disconnects those parked too long.
-    pub(crate) fn flush(&self, index: &Index<Arc<Outlet>>) {
-        let parked: Vec<(Arc<Outlet>, Instant)> = self
+    pub(crate) fn flush(&self, index: &Index<R>) {
+        let parked: Vec<(R, Instant)> = self
             .parked
             .lock()
             .values()
-            .map(|p| (p.outlet.clone(), p.since))
+            .map(|p| (p.recipient.clone(), p.since))
             .collect();
-        for (outlet, since) in parked {
-            let sid = outlet.sid();
+        for (recipient, since) in parked {
+            let sid = recipient.sid();
             let Some(subs) = index.subscriptions(sid) else {
                 self.forget(sid);
                 continue;
             };
             if since.elapsed() > self.slow_socket_timeout {
-                tracing::warn!(socket = %sid, user = %outlet.session.user_id, "disconnecting a socket that stayed too slow");
-                if outlet.socket.clone().disconnect().is_ok() {
+                if recipient.disconnect() {
                     self.forget(sid);
                 }
                 continue;
@@ -141,16 +181,186 @@ impl Prices {
                 let Ok(raw) = serde_json::value::to_raw_value(&tick) else {
                     continue;
                 };
-                if outlet.send(server::PRICE_UPDATE, &raw).is_err() {
+                if recipient.send_tick(&raw).is_err() {
                     drained = false;
                     break;
                 }
                 self.metrics.price_updates_out.inc();
             }
             if drained {
-                outlet.set_parked(false);
+                recipient.set_parked(false);
                 self.forget(sid);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::plugin::registry::Registry;
+
+    /// A socket with room for `room` more packets.
+    #[derive(Default)]
+    struct Fake {
+        sid: Sid,
+        room: AtomicUsize,
+        got: Mutex<Vec<String>>,
+        parked: AtomicBool,
+        disconnected: AtomicBool,
+    }
+
+    impl Recipient for Arc<Fake> {
+        fn sid(&self) -> Sid {
+            self.sid
+        }
+        fn send_tick(&self, tick: &RawValue) -> Result<(), Refused> {
+            if self.room.load(Ordering::Relaxed) == 0 {
+                return Err(Refused::Full);
+            }
+            self.room.fetch_sub(1, Ordering::Relaxed);
+            let t: Tick = serde_json::from_str(tick.get()).unwrap();
+            self.got
+                .lock()
+                .push(format!("{}@{}", t.symbol, t.timestamp));
+            Ok(())
+        }
+        fn is_parked(&self) -> bool {
+            self.parked.load(Ordering::Relaxed)
+        }
+        fn set_parked(&self, parked: bool) {
+            self.parked.store(parked, Ordering::Relaxed);
+        }
+        fn disconnect(&self) -> bool {
+            self.disconnected.store(true, Ordering::Relaxed);
+            true
+        }
+    }
+
+    struct Setup {
+        prices: Prices<Arc<Fake>>,
+        index: Index<Arc<Fake>>,
+        metrics: Arc<Metrics>,
+    }
+
+    fn setup(slow_socket_timeout: Duration) -> Setup {
+        let metrics = Arc::new(Metrics::new(Arc::new(Registry::default())));
+        Setup {
+            prices: Prices::new(
+                Arc::new(PriceCache::new(1)),
+                metrics.clone(),
+                slow_socket_timeout,
+            ),
+            index: Index::default(),
+            metrics,
+        }
+    }
+
+    fn socket(s: &Setup, room: usize, symbols: &[&str]) -> Arc<Fake> {
+        let fake = Arc::new(Fake {
+            sid: Sid::new(),
+            room: AtomicUsize::new(room),
+            ..Fake::default()
+        });
+        s.index.get_or_add(fake.sid, "user", || Some(fake.clone()));
+        let symbols: Vec<String> = symbols.iter().map(|s| (*s).to_owned()).collect();
+        s.index.subscribe_symbols(fake.sid, &symbols, 10).unwrap();
+        fake
+    }
+
+    fn tick(symbol: &str, timestamp: u64) -> Tick {
+        Tick {
+            symbol: symbol.into(),
+            bid: 1.0,
+            ask: 1.1,
+            timestamp,
+        }
+    }
+
+    fn got(f: &Fake) -> Vec<String> {
+        f.got.lock().clone()
+    }
+
+    #[test]
+    fn each_tick_goes_once_to_its_symbols_subscribers_and_stale_ticks_nowhere() {
+        let s = setup(Duration::from_secs(30));
+        let eur = socket(&s, 10, &["EURUSD"]);
+        let both = socket(&s, 10, &["EURUSD", "GBPUSD"]);
+        s.prices.publish(
+            &s.index,
+            vec![tick("EURUSD", 1), tick("GBPUSD", 1), tick("EURUSD", 1)],
+        );
+        s.prices.publish(&s.index, vec![tick("EURUSD", 0)]);
+        assert_eq!(got(&eur), ["EURUSD@1"]);
+        assert_eq!(got(&both), ["EURUSD@1", "GBPUSD@1"]);
+        assert_eq!(s.metrics.price_updates_out.get(), 3);
+    }
+
+    #[test]
+    fn a_full_socket_is_parked_and_skipped_while_others_keep_receiving() {
+        let s = setup(Duration::from_secs(30));
+        let slow = socket(&s, 1, &["EURUSD"]);
+        let fast = socket(&s, 100, &["EURUSD"]);
+        for ts in 1..=5 {
+            s.prices.publish(&s.index, vec![tick("EURUSD", ts)]);
+        }
+        assert_eq!(got(&slow), ["EURUSD@1"]);
+        assert_eq!(got(&fast).len(), 5);
+        assert!(slow.is_parked() && !fast.is_parked());
+        assert_eq!(s.prices.parked(), 1);
+        assert_eq!(
+            s.metrics.conflated.get(),
+            4,
+            "the refused tick and the three skipped after it"
+        );
+    }
+
+    #[test]
+    fn the_flusher_serves_the_latest_of_each_symbol_and_unparks_once_all_fit() {
+        let s = setup(Duration::from_secs(30));
+        let slow = socket(&s, 0, &["EURUSD", "GBPUSD"]);
+        s.prices.publish(&s.index, vec![tick("EURUSD", 1)]);
+        s.prices
+            .publish(&s.index, vec![tick("EURUSD", 2), tick("GBPUSD", 3)]);
+        assert!(slow.is_parked());
+        slow.room.store(1, Ordering::Relaxed);
+        s.prices.flush(&s.index);
+        assert_eq!(got(&slow), ["EURUSD@2"], "one fit");
+        assert!(slow.is_parked(), "the other did not: still parked");
+        slow.room.store(5, Ordering::Relaxed);
+        s.prices.flush(&s.index);
+        assert_eq!(got(&slow), ["EURUSD@2", "EURUSD@2", "GBPUSD@3"]);
+        assert!(!slow.is_parked());
+        assert_eq!(s.prices.parked(), 0);
+        s.prices.publish(&s.index, vec![tick("GBPUSD", 4)]);
+        assert_eq!(
+            got(&slow).last().unwrap(),
+            "GBPUSD@4",
+            "bulk updates resume"
+        );
+    }
+
+    #[test]
+    fn a_socket_parked_past_the_timeout_is_disconnected_and_forgotten() {
+        let s = setup(Duration::ZERO);
+        let slow = socket(&s, 0, &["EURUSD"]);
+        s.prices.publish(&s.index, vec![tick("EURUSD", 1)]);
+        std::thread::sleep(Duration::from_millis(2));
+        s.prices.flush(&s.index);
+        assert!(slow.disconnected.load(Ordering::Relaxed));
+        assert_eq!(s.prices.parked(), 0);
+    }
+
+    #[test]
+    fn a_parked_socket_that_left_is_forgotten() {
+        let s = setup(Duration::from_secs(30));
+        let slow = socket(&s, 0, &["EURUSD"]);
+        s.prices.publish(&s.index, vec![tick("EURUSD", 1)]);
+        s.index.remove(slow.sid);
+        s.prices.flush(&s.index);
+        assert_eq!(s.prices.parked(), 0);
+        assert!(!slow.disconnected.load(Ordering::Relaxed));
     }
 }
