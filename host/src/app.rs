@@ -19,7 +19,6 @@ use crate::cluster::user_limits::SharedUserLimits;
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::Config;
 use crate::default_plugins;
-use crate::delivery::order_log::MemoryOrderLog;
 use crate::delivery::{Delivery, Mode};
 use crate::limits::connections::ConnectionCaps;
 use crate::limits::messages::{LIMITER_SWEEP, MessageLimiter};
@@ -32,6 +31,8 @@ use crate::plugin::loader::Loader;
 use crate::plugin::registry::Registry;
 use crate::plugin::watch::{self, DirWatch};
 use crate::price_cache::PriceCache;
+use crate::store::orders::Bounds;
+use crate::store::{LocalJournal, Store, StoreError};
 
 /// Everything the handlers share.
 pub struct Gateway {
@@ -49,6 +50,8 @@ pub struct Gateway {
     pub(crate) user_limits: Option<Arc<SharedUserLimits>>,
     /// Source plugin leases, in cluster mode.
     pub(crate) leases: Option<Arc<Leases>>,
+    /// The embedded store, without a cluster.
+    pub(crate) store: Option<Arc<Store>>,
     /// Source output to sockets.
     pub delivery: Arc<Delivery>,
     /// The plugins.
@@ -97,6 +100,9 @@ pub enum StartError {
     /// Redis could not be used for cluster mode.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The embedded store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The plugins directory cannot be watched.
     #[error("cannot watch the plugins directory {0}: {1}")]
     Watch(PathBuf, notify::Error),
@@ -148,16 +154,26 @@ pub async fn start(
     };
     let history_size = config.order_history_size;
     let history_age = Duration::from_secs(config.order_history_secs);
-    let mode = match &cluster {
-        Some(c) => {
+    let store = match &cluster {
+        Some(_) => None,
+        None => Some(Store::open(&config.data_dir)?),
+    };
+    let mode = match (&cluster, &store) {
+        (Some(c), _) => {
             let orders = Arc::new(SharedOrderLog::new(c.clone(), history_size, history_age));
             Mode::Cluster {
                 uplink: Arc::new(Relay::start(c.clone(), orders)),
             }
         }
-        None => Mode::Local {
-            orders: MemoryOrderLog::new(history_size, history_age),
-        },
+        (None, Some(store)) => Mode::local(Arc::new(LocalJournal::new(
+            store,
+            Bounds {
+                max_per_user: history_size.max(1) as u64,
+                max_total: config.order_history_max_entries.max(1) as u64,
+                max_age: history_age,
+            },
+        ))),
+        (None, None) => unreachable!("a gateway without a cluster opens its store"),
     };
     let delivery = Delivery::new(
         market.clone(),
@@ -174,11 +190,16 @@ pub async fn start(
     let limits = config.plugin_limits();
     let max_memory = usize::try_from(limits.memory_mib.max(64) << 20).unwrap_or(usize::MAX);
     let engine = Arc::new(PluginEngine::new(Some(config.compile_cache()), max_memory)?);
+    let kv = match (&cluster, &store) {
+        (Some(c), _) => KvStore::redis(c.clone(), tokio::runtime::Handle::current()),
+        (None, store) => {
+            let kv = KvStore::embedded(store.clone().unwrap_or_else(Store::in_memory));
+            kv.import_files(&config.data_dir.join("kv"));
+            kv
+        }
+    };
     let services = HostServices {
-        kv: Arc::new(match &cluster {
-            Some(c) => KvStore::redis(c.clone(), tokio::runtime::Handle::current()),
-            None => KvStore::new(Some(config.data_dir.clone())),
-        }),
+        kv: Arc::new(kv),
         market,
         http,
         runtime: tokio::runtime::Handle::current(),
@@ -202,7 +223,7 @@ pub async fn start(
     plugins.load_all().await;
     let dir_watch = watch::watch(plugins.clone(), &config.plugins_dir)
         .map_err(|e| StartError::Watch(config.plugins_dir.clone(), e))?;
-    delivery.spawn_flusher();
+    delivery.spawn_background();
     let mut limiter = MessageLimiter::new(
         NonZeroU32::new(config.max_messages_per_minute).unwrap_or(NonZeroU32::MIN),
     );
@@ -221,6 +242,7 @@ pub async fn start(
         cluster,
         user_limits,
         leases,
+        store,
         auth,
         delivery,
         plugins,
@@ -298,6 +320,11 @@ impl Running {
         };
         if tokio::time::timeout(deadline, drain).await.is_err() {
             tracing::warn!("shutdown took longer than {deadline:?}; exiting anyway");
+        }
+        // Last: whatever still runs (a connection outliving the server, a
+        // plugin worker finishing a call) can no longer write.
+        if let Some(store) = &g.store {
+            store.close();
         }
     }
 }

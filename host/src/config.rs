@@ -116,6 +116,8 @@ pub struct Config {
     pub order_history_size: usize,
     /// `ORDER_HISTORY_SECS`: oldest notification kept for replay.
     pub order_history_secs: u64,
+    /// `ORDER_HISTORY_MAX_ENTRIES`: notifications kept for replay, all users together.
+    pub order_history_max_entries: usize,
     /// `PRICE_HISTORY_MINUTES`: history kept for the chat plugin.
     pub price_history_minutes: u64,
     /// `SHUTDOWN_TIMEOUT_SECS`: longest graceful shutdown.
@@ -173,6 +175,7 @@ impl Default for Config {
             plugin_http_timeout_ms: limits.http_timeout_ms,
             order_history_size: 1000,
             order_history_secs: 3600,
+            order_history_max_entries: 1_000_000,
             price_history_minutes: 60,
             shutdown_timeout_secs: 10,
             redis_url: None,
@@ -223,6 +226,7 @@ const VARIABLES: &[&str] = &[
     "PLUGIN_HTTP_TIMEOUT_MS",
     "ORDER_HISTORY_SIZE",
     "ORDER_HISTORY_SECS",
+    "ORDER_HISTORY_MAX_ENTRIES",
     "PRICE_HISTORY_MINUTES",
     "SHUTDOWN_TIMEOUT_SECS",
     "REDIS_URL",

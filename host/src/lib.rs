@@ -21,6 +21,7 @@ pub mod plugin;
 pub mod price_cache;
 pub mod protocol;
 pub(crate) mod socket;
+pub mod store;
 pub mod time;
 
 /// The default plugins built with the gateway (see `build.rs`).

@@ -32,6 +32,10 @@ pub(crate) struct Metrics {
     pub(crate) conflated: Counter,
     /// Notifications that could not be written to a socket.
     pub(crate) undelivered: Counter,
+    cut_off: Family<Labels, Counter>,
+    history_pruned: Family<Labels, Counter>,
+    /// Order notifications kept for replay (a gateway without a cluster).
+    pub(crate) history_entries: Gauge,
 }
 
 impl Metrics {
@@ -48,6 +52,9 @@ impl Metrics {
             .get_or_create(&vec![("event", "price:update".to_owned())])
             .clone();
         let undelivered = Counter::default();
+        let cut_off = Family::<Labels, Counter>::default();
+        let history_pruned = Family::<Labels, Counter>::default();
+        let history_entries = Gauge::default();
         registry.register(
             "connections",
             "Open Socket.IO connections",
@@ -79,6 +86,21 @@ impl Metrics {
             "Notifications a socket could not take",
             undelivered.clone(),
         );
+        registry.register(
+            "sockets_cut_off",
+            "Sockets cut off (nothing more sent, close retried), by reason",
+            cut_off.clone(),
+        );
+        registry.register(
+            "order_history_pruned",
+            "Order notifications dropped from the replay history, by reason (age, size, budget)",
+            history_pruned.clone(),
+        );
+        registry.register(
+            "order_history_entries",
+            "Order notifications kept for replay",
+            history_entries.clone(),
+        );
         registry.register_collector(Box::new(PluginCollector(plugins)));
         Self {
             registry,
@@ -90,6 +112,9 @@ impl Metrics {
             price_updates_out,
             conflated,
             undelivered,
+            cut_off,
+            history_pruned,
+            history_entries,
         }
     }
 
@@ -112,6 +137,22 @@ impl Metrics {
         self.rejections
             .get_or_create(&vec![("code", code.as_str().to_owned())])
             .inc();
+    }
+
+    /// Counts a socket cut off for `reason`.
+    pub(crate) fn cut_off(&self, reason: &'static str) {
+        self.cut_off
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// Counts `n` notifications pruned from the replay history for `reason`.
+    pub(crate) fn history_pruned(&self, reason: &'static str, n: u64) {
+        if n > 0 {
+            self.history_pruned
+                .get_or_create(&vec![("reason", reason.to_owned())])
+                .inc_by(n);
+        }
     }
 
     /// The text exposition.

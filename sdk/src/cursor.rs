@@ -1,35 +1,43 @@
-//! Where a poller is, kept in [`crate::kv`] so that a reload or restart
-//! neither replays nor skips.
+//! Where a poller is, kept in [`crate::kv`] so that a reload, a restart or
+//! a crash neither skips nor repeats.
 //!
 //! A [`Checkpoint`] is the upstream's cursor together with the keys of the
-//! items delivered last (for upstreams that replay items around the cursor),
-//! stored as one JSON value under one kv key:
-//! `{"cursor":"c1","delivered":["a","b"]}`. Both change with one kv write,
-//! so they change together or not at all: kv never holds items marked as
-//! delivered behind a cursor that did not move, which after a reload would
-//! skip them for good.
+//! items delivered last (for upstreams that replay items around the
+//! cursor), stored as one JSON value under one kv key:
+//! `{"cursor":"c1","delivered":["a","b"]}`, so both change together.
 //!
-//! A poll records what it delivers and where the upstream continues in a
-//! [`Draft`], then [`Checkpoint::commit`]s it. Only a successful write
-//! changes the checkpoint in memory; when the write fails, the error names
-//! the key and the poll fails as a whole, so the retry (or, after a reload,
-//! the stored checkpoint) starts from the previous state and delivers the
-//! same items again.
+//! The position a poll reaches is stored at the start of the *next* poll.
+//! The host calls `poll` again only once it has accepted (sequenced and
+//! stored) the batch the previous call returned, so the stored position
+//! never runs ahead of what the host has: a gateway killed after a poll
+//! but before it sequenced the batch finds the old position in kv and polls
+//! the batch again. When the host could not accept a batch it re-creates
+//! the plugin's instance, which starts from the stored position the same
+//! way; the host recognises what it accepted before and does not deliver
+//! it twice.
+//!
+//! One poll: [`Checkpoint::settle`] first (store the previous poll's
+//! position), then a [`Draft`] records what this poll delivers and where
+//! the upstream continues, and [`Checkpoint::reach`] takes it right before
+//! the batch is returned.
 //!
 //! ```
 //! use gateway_sdk::cursor::Checkpoint;
-//! # let _host = gateway_sdk::testing::FakeHost::new().install();
+//! # let host = gateway_sdk::testing::FakeHost::new().install();
 //!
 //! let mut checkpoint = Checkpoint::load("checkpoint", 1000);
+//! checkpoint.settle()?;
 //! assert_eq!(checkpoint.cursor(), None); // first poll: from the start
 //! // … an answer with items "a", "a", "b" and cursor "c1":
 //! let mut next = checkpoint.draft();
 //! let fresh: Vec<_> = ["a", "a", "b"].into_iter().filter(|k| next.deliver(k.to_string())).collect();
 //! assert_eq!(fresh, ["a", "b"]);
 //! next.advance(Some("c1".into()));
-//! checkpoint.commit(next)?;
-//! assert_eq!(checkpoint.cursor(), Some("c1"));
+//! checkpoint.reach(next);
+//! assert_eq!(checkpoint.cursor(), Some("c1")); // the next request continues there
+//! assert_eq!(host.kv("checkpoint"), None); // stored once the host has the batch
 //!
+//! checkpoint.settle()?; // the next poll
 //! let reloaded = Checkpoint::load("checkpoint", 1000);
 //! assert_eq!(reloaded.cursor(), Some("c1"));
 //! assert!(!reloaded.draft().deliver("a".into()), "delivered before the reload");
@@ -52,18 +60,25 @@ use crate::log;
 #[derive(Debug)]
 pub struct Checkpoint {
     kv_key: String,
+    /// What kv holds.
+    stored: Position,
+    /// Where the last poll got to, stored by the next [`Checkpoint::settle`].
+    reached: Option<Position>,
+}
+
+#[derive(Debug, Clone)]
+struct Position {
     cursor: Option<String>,
     delivered: KeySet,
 }
 
-/// The next state of a [`Checkpoint`], built during one poll and stored by
-/// [`Checkpoint::commit`].
+/// The next position of a [`Checkpoint`], built during one poll and taken
+/// by [`Checkpoint::reach`].
 #[derive(Debug)]
-#[must_use = "store the draft with `Checkpoint::commit`"]
+#[must_use = "hand the draft to `Checkpoint::reach`"]
 pub struct Draft {
-    cursor: Option<String>,
-    delivered: KeySet,
-    /// Whether it differs from the checkpoint it was drafted from.
+    position: Position,
+    /// Whether it differs from the position it was drafted from.
     changed: bool,
 }
 
@@ -102,42 +117,54 @@ impl Checkpoint {
         };
         Self {
             kv_key: kv_key.to_owned(),
-            cursor,
-            delivered,
+            stored: Position { cursor, delivered },
+            reached: None,
         }
     }
 
-    /// Where the next poll continues; none before the first answer with a cursor.
-    pub fn cursor(&self) -> Option<&str> {
-        self.cursor.as_deref()
+    fn current(&self) -> &Position {
+        self.reached.as_ref().unwrap_or(&self.stored)
     }
 
-    /// A copy to record one poll in; the checkpoint itself changes only
-    /// when the draft is committed.
+    /// Where the next request continues: after the last poll's answer; none
+    /// before the first answer with a cursor.
+    pub fn cursor(&self) -> Option<&str> {
+        self.current().cursor.as_deref()
+    }
+
+    /// Stores the position the previous poll reached (the host has accepted
+    /// that poll's batch, or it would not poll again), with one kv write.
+    /// Call it first in every poll. When the write fails nothing changes,
+    /// the error names the key, and the poll should fail with it: the next
+    /// one tries again.
+    pub fn settle(&mut self) -> Result<(), String> {
+        let Some(reached) = &self.reached else {
+            return Ok(());
+        };
+        let stored = Stored {
+            cursor: reached.cursor.as_deref(),
+            delivered: &reached.delivered.order,
+        };
+        kv::set_json(&self.kv_key, &stored).map_err(|e| not_stored(&self.kv_key, &e))?;
+        self.stored = self.reached.take().expect("checked above");
+        Ok(())
+    }
+
+    /// A copy of the position to record one poll in.
     pub fn draft(&self) -> Draft {
         Draft {
-            cursor: self.cursor.clone(),
-            delivered: self.delivered.clone(),
+            position: self.current().clone(),
             changed: false,
         }
     }
 
-    /// Stores `draft`, drafted from this checkpoint, with one kv write and
-    /// then takes it over; a draft without changes writes nothing. When the
-    /// write fails, neither kv nor the checkpoint in memory changes and the
-    /// error names the key.
-    pub fn commit(&mut self, draft: Draft) -> Result<(), String> {
-        if !draft.changed {
-            return Ok(());
+    /// Takes `draft` as the position this poll reached, to be stored by the
+    /// next [`Checkpoint::settle`]; call it right before returning the
+    /// batch the draft describes. A draft without changes changes nothing.
+    pub fn reach(&mut self, draft: Draft) {
+        if draft.changed {
+            self.reached = Some(draft.position);
         }
-        let stored = Stored {
-            cursor: draft.cursor.as_deref(),
-            delivered: &draft.delivered.order,
-        };
-        kv::set_json(&self.kv_key, &stored).map_err(|e| not_stored(&self.kv_key, &e))?;
-        self.cursor = draft.cursor;
-        self.delivered = draft.delivered;
-        Ok(())
     }
 }
 
@@ -145,7 +172,7 @@ impl Draft {
     /// Records `key` as delivered, forgetting the oldest key when full;
     /// false when it was delivered before, by this poll or an earlier one.
     pub fn deliver(&mut self, key: String) -> bool {
-        let new = self.delivered.insert(key);
+        let new = self.position.delivered.insert(key);
         self.changed |= new;
         new
     }
@@ -153,9 +180,9 @@ impl Draft {
     /// Moves to `next`, the cursor of the answer; none keeps the current one.
     pub fn advance(&mut self, next: Option<String>) {
         if let Some(next) = next
-            && self.cursor.as_ref() != Some(&next)
+            && self.position.cursor.as_ref() != Some(&next)
         {
-            self.cursor = Some(next);
+            self.position.cursor = Some(next);
             self.changed = true;
         }
     }
@@ -333,28 +360,57 @@ mod tests {
     }
 
     #[test]
-    fn cursor_and_delivered_keys_are_one_value_and_survive_a_reload() {
+    fn a_position_is_stored_at_the_next_settle_as_one_value() {
         let host = FakeHost::new().install();
         let mut c = Checkpoint::load(KEY, 3);
+        c.settle().unwrap();
         assert_eq!(c.cursor(), None);
         let (fresh, next) = poll(&c, &["a", "a", "b"], "c1");
         assert_eq!(fresh, ["a", "b"]);
-        c.commit(next).unwrap();
-        assert_eq!(c.cursor(), Some("c1"));
+        c.reach(next);
+        assert_eq!(
+            c.cursor(),
+            Some("c1"),
+            "the next request continues after c1"
+        );
+        assert_eq!(
+            host.kv(KEY),
+            None,
+            "not stored before the host has the batch"
+        );
+        c.settle().unwrap();
         assert_eq!(stored(&host), r#"{"cursor":"c1","delivered":["a","b"]}"#);
 
         let mut c = Checkpoint::load(KEY, 3);
         assert_eq!(c.cursor(), Some("c1"));
         let (fresh, next) = poll(&c, &["b", "c", "d"], "c2");
         assert_eq!(fresh, ["c", "d"]);
-        c.commit(next).unwrap();
+        c.reach(next);
+        c.settle().unwrap();
         assert_eq!(
             stored(&host),
             r#"{"cursor":"c2","delivered":["b","c","d"]}"#,
             "at most the capacity, oldest forgotten"
         );
-        assert_eq!(host.kv("cursor"), None);
-        assert_eq!(host.kv("delivered"), None);
+    }
+
+    #[test]
+    fn a_batch_the_host_may_not_have_is_polled_again_after_a_reload() {
+        let host = FakeHost::new().install();
+        let mut c = Checkpoint::load(KEY, 10);
+        let (_, next) = poll(&c, &["a"], "c1");
+        c.reach(next);
+        c.settle().unwrap();
+        let (fresh, next) = poll(&c, &["b"], "c2");
+        assert_eq!(fresh, ["b"]);
+        c.reach(next);
+        drop(c);
+
+        let c = Checkpoint::load(KEY, 10);
+        assert_eq!(c.cursor(), Some("c1"), "b's poll was never settled");
+        let (fresh, _) = poll(&c, &["a", "b"], "c2");
+        assert_eq!(fresh, ["b"], "b is polled again, a is not");
+        assert_eq!(stored(&host), r#"{"cursor":"c1","delivered":["a"]}"#);
     }
 
     #[test]
@@ -368,26 +424,24 @@ mod tests {
         assert!(!next.deliver("a".into()));
         next.advance(None);
         next.advance(Some("c1".into()));
-        c.commit(next).unwrap();
+        c.reach(next);
+        c.settle().unwrap();
         assert_eq!(c.cursor(), Some("c1"));
 
         host.kv_recover("");
         let mut next = c.draft();
-        next.advance(Some("c2".into()));
-        c.commit(next).unwrap();
-        assert_eq!(stored(&host), r#"{"cursor":"c2","delivered":["a"]}"#);
-        let mut next = c.draft();
         assert!(next.deliver("b".into()));
-        c.commit(next).unwrap();
+        c.reach(next);
+        c.settle().unwrap();
         assert_eq!(
             stored(&host),
-            r#"{"cursor":"c2","delivered":["a","b"]}"#,
+            r#"{"cursor":"c1","delivered":["a","b"]}"#,
             "new keys without a new cursor"
         );
     }
 
     #[test]
-    fn a_failed_commit_changes_nothing_and_the_retry_delivers() {
+    fn a_failed_settle_changes_nothing_and_is_tried_again() {
         let host = FakeHost::new()
             .kv(KEY, br#"{"cursor":"c1","delivered":["a"]}"#)
             .kv_fail(KEY, KvError::QuotaExceeded("64 KiB".into()))
@@ -395,41 +449,18 @@ mod tests {
         let mut c = Checkpoint::load(KEY, 10);
         let (fresh, next) = poll(&c, &["a", "b"], "c2");
         assert_eq!(fresh, ["b"]);
+        c.reach(next);
         assert_eq!(
-            c.commit(next).unwrap_err(),
+            c.settle().unwrap_err(),
             "cannot store kv `checkpoint`: quota exceeded (64 KiB)"
         );
-        assert_eq!(c.cursor(), Some("c1"), "the cursor did not move");
         assert_eq!(stored(&host), r#"{"cursor":"c1","delivered":["a"]}"#);
+        assert_eq!(c.cursor(), Some("c2"), "still where the last poll got to");
 
         host.kv_recover(KEY);
-        let (fresh, next) = poll(&c, &["a", "b"], "c2");
-        assert_eq!(fresh, ["b"], "b was not remembered as delivered");
-        c.commit(next).unwrap();
+        c.settle().unwrap();
         assert_eq!(stored(&host), r#"{"cursor":"c2","delivered":["a","b"]}"#);
         assert!(poll(&c, &["a", "b"], "c2").0.is_empty());
-    }
-
-    #[test]
-    fn a_reload_after_a_failed_commit_loses_nothing_and_repeats_nothing() {
-        let host = FakeHost::new().install();
-        let mut c = Checkpoint::load(KEY, 10);
-        let (_, next) = poll(&c, &["a"], "c1");
-        c.commit(next).unwrap();
-
-        host.kv_fail(KEY, KvError::Unavailable("disk full".into()));
-        let (fresh, next) = poll(&c, &["a", "b"], "c2");
-        assert_eq!(fresh, ["b"]);
-        assert!(c.commit(next).is_err());
-        drop(c);
-
-        host.kv_recover(KEY);
-        let mut c = Checkpoint::load(KEY, 10);
-        assert_eq!(c.cursor(), Some("c1"), "polls again from before b");
-        let (fresh, next) = poll(&c, &["a", "b"], "c2");
-        assert_eq!(fresh, ["b"], "b is delivered, a is not delivered twice");
-        c.commit(next).unwrap();
-        assert_eq!(stored(&host), r#"{"cursor":"c2","delivered":["a","b"]}"#);
     }
 
     #[test]

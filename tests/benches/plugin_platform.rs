@@ -25,7 +25,7 @@ use serde_json::json;
 
 fn services(market: Arc<PriceCache>) -> HostServices {
     HostServices {
-        kv: Arc::new(KvStore::new(None)),
+        kv: Arc::new(KvStore::in_memory()),
         market,
         http: reqwest::Client::new(),
         runtime: tokio::runtime::Handle::current(),

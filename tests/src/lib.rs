@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use gateway::plugin::deploy::{DefaultPlugin, Deployer, PluginSources};
 use gateway::plugin::engine::PluginEngine;
 use gateway::plugin::env::HostServices;
@@ -24,9 +25,10 @@ use gateway::plugin::kv_store::KvStore;
 use gateway::plugin::loader::Loader;
 use gateway::plugin::manifest::{Limits, Manifest};
 use gateway::plugin::registry::Registry;
-use gateway::plugin::runner::SourceSink;
+use gateway::plugin::runner::{NotAccepted, SourceSink};
 use gateway::price_cache::PriceCache;
 use gateway::protocol::payloads::{Event, OrderBatch, Tick};
+use gateway::store::Store;
 use parking_lot::Mutex;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
@@ -60,14 +62,24 @@ impl SourceSink for Collect {
             .extend(ticks.into_iter().map(|t| (plugin.to_owned(), t)));
     }
 
-    fn orders(&self, plugin: &str, batch: OrderBatch) {
+    fn orders(
+        &self,
+        plugin: &str,
+        batch: OrderBatch,
+    ) -> BoxFuture<'static, Result<(), NotAccepted>> {
         self.orders.lock().push((plugin.to_owned(), batch));
+        Box::pin(std::future::ready(Ok(())))
     }
 
-    fn events(&self, plugin: &str, events: Vec<Event>) {
+    fn events(
+        &self,
+        plugin: &str,
+        events: Vec<Event>,
+    ) -> BoxFuture<'static, Result<(), NotAccepted>> {
         self.events
             .lock()
             .extend(events.into_iter().map(|e| (plugin.to_owned(), e)));
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -94,7 +106,9 @@ impl Platform {
         std::fs::create_dir_all(&dir).unwrap();
         let engine = Arc::new(PluginEngine::new(Some(tmp.path().join("cache")), 64 << 20).unwrap());
         let services = HostServices {
-            kv: Arc::new(KvStore::new(Some(tmp.path().join("data")))),
+            kv: Arc::new(KvStore::embedded(
+                Store::open(&tmp.path().join("data")).unwrap(),
+            )),
             market: Arc::new(PriceCache::new(15)),
             http: reqwest::Client::new(),
             runtime: tokio::runtime::Handle::current(),

@@ -39,7 +39,7 @@ pub(super) async fn check(
         .to_owned();
     let engine = Arc::new(PluginEngine::new(None, 1 << 30)?);
     let services = HostServices {
-        kv: Arc::new(KvStore::new(None)),
+        kv: Arc::new(KvStore::in_memory()),
         market: Arc::new(PriceCache::new(1)),
         http: reqwest::Client::new(),
         runtime: tokio::runtime::Handle::current(),

@@ -8,15 +8,21 @@
 //! (the raw event and its target users; each node runs the event filters
 //! for its own subscribers). Messages published while a node's subscription
 //! is down (Redis restarting) do not reach that node.
+//!
+//! Order notifications and events resolve their [`Uplink`] call once Redis
+//! has them (sequenced, or published with their id remembered), so a
+//! poller's next poll, which stores its position, never moves past what
+//! the cluster does not have; a batch Redis does not take within
+//! [`PATIENCE`] is refused and polled again.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-
 use futures_util::future::BoxFuture;
+use redis::Script;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 
 use super::Cluster;
 use super::order_log::{OrderLogError, SharedOrderLog, parse_published};
@@ -32,14 +38,29 @@ const QUEUE: usize = 4096;
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
 
 /// How long an order notification or event is retried while Redis fails
-/// before it is given up (and logged as lost).
+/// before its batch is refused (and polled again).
 const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Publishes an event unless its id was accepted before: KEYS[1] the id's
+/// key; ARGV channel, how long ids are remembered (ms), the event.
+const PUBLISH_EVENT: &str = r"
+if redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[2]) then
+  redis.call('PUBLISH', ARGV[1], ARGV[3])
+  return 1
+end
+return 0";
+
+/// How long the cluster remembers an accepted event id.
+const REMEMBER_EVENT: Duration = Duration::from_secs(3600);
+
+/// Whether a batch was accepted.
+type Accepted = oneshot::Sender<Result<(), String>>;
 
 /// What goes out to the cluster.
 enum Outgoing {
     Ticks(Vec<Tick>),
-    Orders(OrderBatch),
-    Events(Vec<Event>),
+    Orders(OrderBatch, Accepted),
+    Events(Vec<Event>, Accepted),
 }
 
 /// An event as it travels between nodes: with its targets, which clients
@@ -65,24 +86,42 @@ impl Relay {
         Self { tx, orders }
     }
 
-    fn send(&self, out: Outgoing, what: &str) {
-        if let Err(e) = self.tx.try_send(out) {
-            tracing::error!("cannot queue {what} for the cluster: {e}");
-        }
+    /// Queues `out`; `Err` when the queue is full or closed.
+    fn send(&self, out: Outgoing) -> Result<(), String> {
+        self.tx
+            .try_send(out)
+            .map_err(|e| format!("cannot queue for the cluster: {e}"))
+    }
+
+    /// Queues what `make` builds with an acceptance channel; resolves with
+    /// the publisher's verdict.
+    fn accepted(
+        &self,
+        make: impl FnOnce(Accepted) -> Outgoing,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        let queued = self.send(make(tx));
+        Box::pin(async move {
+            queued?;
+            rx.await
+                .unwrap_or_else(|_| Err("the cluster publisher stopped".into()))
+        })
     }
 }
 
 impl Uplink for Relay {
     fn ticks(&self, ticks: Vec<Tick>) {
-        self.send(Outgoing::Ticks(ticks), "ticks");
+        if let Err(e) = self.send(Outgoing::Ticks(ticks)) {
+            tracing::warn!("ticks dropped: {e}");
+        }
     }
 
-    fn orders(&self, batch: OrderBatch) {
-        self.send(Outgoing::Orders(batch), "order notifications");
+    fn orders(&self, batch: OrderBatch) -> BoxFuture<'static, Result<(), String>> {
+        self.accepted(|tx| Outgoing::Orders(batch, tx))
     }
 
-    fn events(&self, events: Vec<Event>) {
-        self.send(Outgoing::Events(events), "events");
+    fn events(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), String>> {
+        self.accepted(|tx| Outgoing::Events(events, tx))
     }
 
     fn read_orders<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Kept, String>> {
@@ -95,68 +134,82 @@ async fn publish(
     history: Arc<SharedOrderLog>,
     mut rx: mpsc::Receiver<Outgoing>,
 ) {
-    let (ticks, events) = (cluster.key("ticks"), cluster.key("events"));
+    let ticks = cluster.key("ticks");
+    let publish_event = Script::new(PUBLISH_EVENT);
     while let Some(out) = rx.recv().await {
-        let mut conn = cluster.conn();
-        let result = match out {
-            Outgoing::Ticks(t) => match serde_json::to_string(&t) {
-                Ok(json) => redis::cmd("PUBLISH")
-                    .arg(&ticks)
-                    .arg(json)
-                    .query_async::<()>(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
-            Outgoing::Orders(batch) => {
-                let mut failed = Ok(());
-                for o in &batch.orders {
-                    let appended = patiently("an order notification", || {
-                        history.append(&o.user_id, server::ORDER_NOTIFICATION, o)
-                    });
-                    if let Err(e) = appended.await {
-                        tracing::error!(user = %o.user_id, order = %o.order_id, "order notification lost: {e}");
-                        failed = Err(e.to_string());
-                    }
-                }
-                for p in &batch.positions {
-                    let appended = patiently("a position update", || {
-                        history.append(&p.user_id, server::POSITION_UPDATE, p)
-                    });
-                    if let Err(e) = appended.await {
-                        tracing::error!(user = %p.user_id, position = %p.position_id, "position update lost: {e}");
-                        failed = Err(e.to_string());
-                    }
-                }
-                failed
-            }
-            Outgoing::Events(list) => {
-                let mut failed = Ok(());
-                for event in list {
-                    let targets = event.target_user_ids.clone();
-                    let wire = WireEvent { event, targets };
-                    let sent = match serde_json::to_string(&wire) {
-                        Ok(json) => patiently("an event", || {
-                            let mut conn = cluster.conn();
-                            let publish = redis::cmd("PUBLISH").arg(&events).arg(&json).clone();
-                            async move { publish.query_async::<()>(&mut conn).await }
-                        })
+        match out {
+            Outgoing::Ticks(t) => {
+                let mut conn = cluster.conn();
+                let sent = match serde_json::to_string(&t) {
+                    Ok(json) => redis::cmd("PUBLISH")
+                        .arg(&ticks)
+                        .arg(json)
+                        .query_async::<()>(&mut conn)
                         .await
                         .map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    if let Err(e) = sent {
-                        tracing::error!(event = %wire.event.id, "event not published: {e}");
-                        failed = Err(e);
-                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = sent {
+                    tracing::warn!("publishing ticks to the cluster failed: {e}");
                 }
-                failed
             }
-        };
-        if let Err(e) = result {
-            tracing::warn!("publishing to the cluster failed: {e}");
+            Outgoing::Orders(batch, accepted) => {
+                let _ = accepted.send(append_orders(&history, &batch).await);
+            }
+            Outgoing::Events(list, accepted) => {
+                let _ = accepted.send(publish_events(&cluster, &publish_event, list).await);
+            }
         }
     }
+}
+
+/// Sequences, keeps and publishes a batch in order; stops at the first
+/// notification Redis would not take within [`PATIENCE`] (the batch is
+/// polled again; appends are idempotent, so what went in is not repeated).
+async fn append_orders(history: &SharedOrderLog, batch: &OrderBatch) -> Result<(), String> {
+    for o in &batch.orders {
+        patiently("an order notification", || {
+            history.append(&o.user_id, server::ORDER_NOTIFICATION, o)
+        })
+        .await
+        .map_err(|e| format!("order {} not sequenced: {e}", o.order_id))?;
+    }
+    for p in &batch.positions {
+        patiently("a position update", || {
+            history.append(&p.user_id, server::POSITION_UPDATE, p)
+        })
+        .await
+        .map_err(|e| format!("position {} not sequenced: {e}", p.position_id))?;
+    }
+    Ok(())
+}
+
+/// Publishes each event whose id the cluster has not accepted before.
+async fn publish_events(
+    cluster: &Cluster,
+    script: &Script,
+    events: Vec<Event>,
+) -> Result<(), String> {
+    let channel = cluster.key("events");
+    for event in events {
+        let targets = event.target_user_ids.clone();
+        let wire = WireEvent { event, targets };
+        let json = serde_json::to_string(&wire).map_err(|e| e.to_string())?;
+        let seen = cluster.key(&format!("event:{}", wire.event.id));
+        patiently("an event", || async {
+            let mut conn = cluster.conn();
+            script
+                .key(&seen)
+                .arg(&channel)
+                .arg(REMEMBER_EVENT.as_millis() as u64)
+                .arg(&json)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map_err(|e| format!("event {} not published: {e}", wire.event.id))?;
+    }
+    Ok(())
 }
 
 /// An error worth retrying: Redis failed or did not answer.

@@ -1,31 +1,51 @@
-//! Events: each is offered to the event filter plugins together with the
-//! sockets that subscribed to its type (and, when it names target users,
-//! are theirs), and delivered to the sockets every filter accepts. A filter
-//! that fails is skipped. In cluster mode every node filters and delivers
-//! to its own sockets.
+//! Events: each is accepted once (its id recorded durably; an id accepted
+//! before is dropped), then offered to the event filter plugins together
+//! with the sockets that subscribed to its type (and, when it names target
+//! users, are theirs), and delivered to the sockets every filter accepts. A
+//! filter that fails is skipped. In cluster mode every node filters and
+//! delivers to its own sockets.
 
+use std::sync::Arc;
+
+use super::{Delivery, Mode, NotAccepted};
 use crate::plugin::PluginKind;
 use crate::plugin::version::Subscriber;
 use crate::protocol::payloads::Event;
 use crate::protocol::server;
 
-use super::{Delivery, Mode};
-
 impl Delivery {
-    /// Accepts events for delivery: filtered and delivered in the
-    /// background here, or (in cluster mode) published for every node.
-    pub(crate) fn submit_events(&self, events: Vec<Event>) {
-        if let Mode::Cluster { uplink } = &self.mode {
-            return uplink.events(events);
-        }
-        let Some(delivery) = self.me.upgrade() else {
-            return;
+    /// Accepts events: their ids are recorded (events accepted before are
+    /// dropped), then they are filtered and delivered in the background
+    /// (in cluster mode: published for every node to do so).
+    pub(crate) async fn accept_events(
+        self: Arc<Self>,
+        events: Vec<Event>,
+    ) -> Result<(), NotAccepted> {
+        let journal = match &self.mode {
+            Mode::Cluster { uplink } => return uplink.events(events).await.map_err(NotAccepted),
+            Mode::Local { journal, .. } => journal.clone(),
         };
-        tokio::spawn(async move {
-            for event in events {
-                delivery.publish_event(event).await;
-            }
-        });
+        let (events, fresh) = tokio::task::spawn_blocking(move || {
+            let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+            let fresh = journal.accept_events(&ids);
+            (events, fresh)
+        })
+        .await
+        .map_err(|e| NotAccepted(format!("accepting events stopped: {e}")))?;
+        let fresh = fresh.map_err(NotAccepted)?;
+        let new: Vec<Event> = events
+            .into_iter()
+            .zip(fresh)
+            .filter_map(|(event, new)| new.then_some(event))
+            .collect();
+        if !new.is_empty() {
+            tokio::spawn(async move {
+                for event in new {
+                    self.publish_event(event).await;
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Filters `event` through the event filter plugins and delivers it to

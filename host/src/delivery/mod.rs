@@ -3,66 +3,136 @@
 //!
 //! - [`index`]: who follows what — the only owner of subscriptions;
 //! - [`prices`]: tick fan-out, conflation and parking of slow sockets;
-//! - [`orders`]: per-user sequence, replay and the order gate of each
-//!   socket, with [`order_log`] keeping them on a gateway without a cluster;
+//! - [`orders`]: per-user sequence, paced replay and the order gate of
+//!   each socket;
 //! - [`events`]: filtering through the event filter plugins, then delivery;
 //! - [`outlet`]: one socket's send path and delivery state.
 //!
-//! In cluster mode source output goes to an [`Uplink`] (the Redis relay)
-//! instead, and comes back through the same functions on every node; the
-//! cluster depends on delivery, never the other way round.
+//! Orders and events are *accepted* before they are delivered: sequenced
+//! (orders) or recorded (event ids) durably, so a source's poller moves its
+//! cursor only past what is accepted, and what was accepted before is not
+//! delivered twice. A gateway alone keeps them in its [`Journal`] (the
+//! embedded store); in cluster mode they go to an [`Uplink`] (the Redis
+//! relay) and come back through the same functions on every node. The
+//! cluster and the store depend on delivery, never the other way round.
+//!
+//! A socket that cannot take what must not be lost (an order notification,
+//! a position update, an event) is [cut off](Delivery::cut_off): it gets
+//! nothing more, its session ends, and its close is retried until the
+//! socket can take it, so its client reconnects and resumes by sequence
+//! number. Expired tokens, flooding clients and sockets that stay
+//! congested past the slow-socket timeout are cut off the same way.
 
 pub(crate) mod events;
 pub(crate) mod index;
-pub(crate) mod order_log;
 pub(crate) mod orders;
 pub(crate) mod outlet;
 pub(crate) mod prices;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
 use serde::Serialize;
+use serde_json::json;
 use serde_json::value::RawValue;
 use socketioxide::socket::Sid;
 
 use crate::metrics::Metrics;
 use crate::plugin::registry::Registry;
-use crate::plugin::runner::SourceSink;
+use crate::plugin::runner::{NotAccepted, SourceSink};
 use crate::price_cache::PriceCache;
 use crate::protocol::payloads::{Event, OrderBatch, Tick};
+use crate::protocol::{ErrorCode, server};
 use crate::socket::session::Session;
 use index::{Index, OverCap, Subscriptions};
-use order_log::MemoryOrderLog;
-use orders::Kept;
+use orders::{Entry, Kept, Notification, Progress, Pruned};
 use outlet::{Outlet, Sock};
 use prices::{FLUSH_EVERY, Prices};
+
+/// How often kept order notifications are pruned by age.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// What a gateway without a cluster keeps durably.
+pub(crate) trait Journal: Send + Sync {
+    /// Sequences and keeps `items` in one durable step: the new entries in
+    /// order (notifications kept before are left out) and what was pruned.
+    fn append_orders(&self, items: &[Notification<'_>]) -> Result<(Vec<Entry>, Pruned), String>;
+    /// What is kept of `user`'s notifications.
+    fn read_orders(&self, user: &str) -> Result<Kept, String>;
+    /// Drops notifications past their age; how many.
+    fn prune_orders(&self) -> Result<u64, String>;
+    /// Notifications kept, all users together.
+    fn kept_orders(&self) -> Result<u64, String>;
+    /// Records event ids as accepted; for each, whether it is new.
+    fn accept_events(&self, ids: &[&str]) -> Result<Vec<bool>, String>;
+}
 
 /// Where a node sends source output when it is part of a cluster.
 pub(crate) trait Uplink: Send + Sync {
     /// Publishes ticks for every node.
     fn ticks(&self, ticks: Vec<Tick>);
-    /// Sequences, keeps and publishes order notifications and position updates.
-    fn orders(&self, batch: OrderBatch);
-    /// Publishes events for every node to filter and deliver.
-    fn events(&self, events: Vec<Event>);
+    /// Sequences, keeps and publishes order notifications and position
+    /// updates; resolves once the cluster has them.
+    fn orders(&self, batch: OrderBatch) -> BoxFuture<'static, Result<(), String>>;
+    /// Publishes events (dropping ids accepted before) for every node to
+    /// filter and deliver; resolves once published.
+    fn events(&self, events: Vec<Event>) -> BoxFuture<'static, Result<(), String>>;
     /// What the cluster keeps of `user`'s notifications.
     fn read_orders<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Kept, String>>;
 }
 
-/// Where source output is sequenced and sent.
+/// Where source output is accepted.
 pub(crate) enum Mode {
-    /// This process only: sequence and history in memory.
+    /// This process only, kept in the embedded store.
     Local {
-        /// The order log.
-        orders: MemoryOrderLog,
+        /// The durable order log and event ids.
+        journal: Arc<dyn Journal>,
+        /// Sequencing and delivering one batch at a time keeps each user's
+        /// notifications in `seq` order at the sockets.
+        sequencing: Mutex<()>,
     },
     /// Through the cluster.
     Cluster {
         /// The relay to every node.
         uplink: Arc<dyn Uplink>,
     },
+}
+
+/// Why a socket was cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CutOff {
+    /// It could not take an order notification, position update or event.
+    Undeliverable,
+    /// Its buffer stayed full past the slow-socket timeout.
+    TooSlow,
+    /// Its token expired without a refresh.
+    TokenExpired,
+    /// It kept sending over its rate limit.
+    Flooding,
+}
+
+impl Mode {
+    /// A gateway on its own, keeping what it accepts in `journal`.
+    pub(crate) fn local(journal: Arc<dyn Journal>) -> Self {
+        Mode::Local {
+            journal,
+            sequencing: Mutex::new(()),
+        }
+    }
+}
+
+impl CutOff {
+    fn as_str(self) -> &'static str {
+        match self {
+            CutOff::Undeliverable => "undeliverable",
+            CutOff::TooSlow => "too_slow",
+            CutOff::TokenExpired => "token_expired",
+            CutOff::Flooding => "flooding",
+        }
+    }
 }
 
 /// Routes source output to sockets.
@@ -73,6 +143,10 @@ pub struct Delivery {
     plugins: Arc<Registry>,
     metrics: Arc<Metrics>,
     mode: Mode,
+    /// Sockets whose paced replay waits for room.
+    replays: Mutex<HashMap<Sid, Arc<Outlet>>>,
+    /// Sockets cut off whose close could not be queued yet.
+    closing: Mutex<HashMap<Sid, Arc<Outlet>>>,
 }
 
 /// One connection in `/api/connections`.
@@ -111,6 +185,8 @@ impl Delivery {
             plugins,
             metrics,
             mode,
+            replays: Mutex::new(HashMap::new()),
+            closing: Mutex::new(HashMap::new()),
         })
     }
 
@@ -136,6 +212,34 @@ impl Delivery {
         session.close();
         self.index.remove(sid);
         self.prices.forget(sid);
+        self.replays.lock().remove(&sid);
+    }
+
+    /// Cuts `outlet` off: it receives nothing more, its session ends (its
+    /// connection slot is free, its events go unanswered), a notice for its
+    /// client is queued when there is room, and its disconnect is retried
+    /// until it goes out.
+    pub(crate) fn cut_off(&self, outlet: &Arc<Outlet>, why: CutOff) {
+        if !outlet.begin_closing() {
+            return;
+        }
+        let sid = outlet.sid();
+        tracing::warn!(socket = %sid, user = %outlet.session.user_id, reason = why.as_str(), "cutting a socket off");
+        self.metrics.cut_off(why.as_str());
+        self.remove(sid, &outlet.session);
+        outlet.orders.lock().abandon_replay();
+        if why == CutOff::TokenExpired {
+            let _ = outlet.socket.emit(
+                server::ERROR,
+                &json!({
+                    "code": ErrorCode::AuthExpired,
+                    "message": "the token expired; reconnect with a new one",
+                }),
+            );
+        }
+        if outlet.socket.clone().disconnect().is_err() {
+            self.closing.lock().insert(sid, outlet.clone());
+        }
     }
 
     /// Every connection, oldest first, for the admin API.
@@ -213,26 +317,40 @@ impl Delivery {
     }
 
     /// Sends a message that must not be lost; a socket that cannot take it
-    /// is disconnected so its client reconnects and resumes.
+    /// is cut off, so its client reconnects and resumes.
     fn deliver_notification(&self, outlet: &Arc<Outlet>, event: &str, payload: &RawValue) {
+        if outlet.is_closing() {
+            return;
+        }
         match outlet.send(event, payload) {
             Ok(()) => self.metrics.events_out(event, 1),
-            Err(e) => {
+            Err(_) => {
                 self.metrics.undelivered.inc();
-                tracing::warn!(
-                    socket = %outlet.sid(),
-                    user = %outlet.session.user_id,
-                    event,
-                    "socket cannot take a notification ({e:?}); disconnecting it"
-                );
-                self.prices.park(outlet);
-                let _ = outlet.socket.clone().disconnect();
+                self.cut_off(outlet, CutOff::Undeliverable);
             }
         }
     }
 
-    /// Starts the task that serves parked sockets.
-    pub(crate) fn spawn_flusher(self: &Arc<Self>) {
+    /// One round of the flusher: closes what is being cut off, continues
+    /// paced replays, serves parked sockets and cuts off those too slow.
+    fn flush(&self) {
+        self.closing.lock().retain(|_, outlet| {
+            outlet.socket.connected() && outlet.socket.clone().disconnect().is_err()
+        });
+        let replays: Vec<Arc<Outlet>> = self.replays.lock().values().cloned().collect();
+        for outlet in replays {
+            if self.pump_replay(&outlet) == Progress::Done {
+                self.replays.lock().remove(&outlet.sid());
+            }
+        }
+        for outlet in self.prices.flush(&self.index) {
+            self.cut_off(&outlet, CutOff::TooSlow);
+        }
+    }
+
+    /// Starts the task that retries closes, paces replays and serves parked
+    /// sockets, and (without a cluster) the one that prunes old notifications.
+    pub(crate) fn spawn_background(self: &Arc<Self>) {
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(FLUSH_EVERY);
@@ -240,7 +358,34 @@ impl Delivery {
             loop {
                 every.tick().await;
                 let Some(delivery) = me.upgrade() else { return };
-                delivery.prices.flush(&delivery.index);
+                delivery.flush();
+            }
+        });
+        if !matches!(self.mode, Mode::Local { .. }) {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                every.tick().await;
+                let Some(delivery) = me.upgrade() else { return };
+                let Mode::Local { journal, .. } = &delivery.mode else {
+                    return;
+                };
+                let journal = journal.clone();
+                let pruned = tokio::task::spawn_blocking(move || {
+                    Ok::<_, String>((journal.prune_orders()?, journal.kept_orders()?))
+                })
+                .await;
+                match pruned {
+                    Ok(Ok((aged, kept))) => {
+                        delivery.metrics.history_pruned("age", aged);
+                        delivery.metrics.history_entries.set(kept as i64);
+                    }
+                    Ok(Err(e)) => tracing::warn!("pruning the order history failed: {e}"),
+                    Err(_) => return,
+                }
             }
         });
     }
@@ -272,11 +417,31 @@ impl SourceSink for Delivery {
         }
     }
 
-    fn orders(&self, _plugin: &str, batch: OrderBatch) {
-        self.publish_orders(batch);
+    fn orders(
+        &self,
+        _plugin: &str,
+        batch: OrderBatch,
+    ) -> BoxFuture<'static, Result<(), NotAccepted>> {
+        let me = self.me.clone();
+        Box::pin(async move {
+            match me.upgrade() {
+                Some(delivery) => delivery.accept_orders(batch).await,
+                None => Err(NotAccepted("the gateway is stopping".into())),
+            }
+        })
     }
 
-    fn events(&self, _plugin: &str, events: Vec<Event>) {
-        self.submit_events(events);
+    fn events(
+        &self,
+        _plugin: &str,
+        events: Vec<Event>,
+    ) -> BoxFuture<'static, Result<(), NotAccepted>> {
+        let me = self.me.clone();
+        Box::pin(async move {
+            match me.upgrade() {
+                Some(delivery) => delivery.accept_events(events).await,
+                None => Err(NotAccepted("the gateway is stopping".into())),
+            }
+        })
     }
 }

@@ -2,22 +2,34 @@
 //! kept for replay, and delivered to the user's sockets that follow their
 //! orders — each exactly once and in order, live or replayed.
 //!
-//! Each socket has an [`OrderGate`]. While a replay reads the kept
-//! notifications, live ones wait in the gate; then the replay's entries go
-//! out, followed by the waiting ones it did not cover. `floor` is the
-//! highest `seq` the socket has, so nothing goes out twice. The same gate
-//! serves both modes: here, notifications are sequenced by the local order
-//! log and delivered under its lock; in cluster mode they are sequenced in
-//! Redis and arrive over pub/sub in `seq` order.
+//! Each socket has an [`OrderGate`]. While a replay is in progress, live
+//! notifications wait in the gate; the replay's entries go out first, then
+//! the waiting ones it did not cover. `floor` is the highest `seq` the
+//! socket has, so nothing goes out twice. A replay is paced to the socket:
+//! it sends what fits, and the flusher sends the rest as the socket's buffer
+//! drains; the `orders:replay` ack comes once all of it is queued.
+//!
+//! A socket that cannot take a live notification is cut off (see
+//! [`Delivery::cut_off`]): it receives nothing more, so it never sees a
+//! later notification after a gap, and its client resumes with
+//! `auth.lastOrderSeq`. The same gate serves both modes: here notifications
+//! are sequenced by the [`Journal`](super::Journal) and delivered under one
+//! lock; in cluster mode they are sequenced in Redis and arrive over
+//! pub/sub in `seq` order.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
+use tokio::sync::oneshot;
 
-use super::outlet::Outlet;
-use super::{Delivery, Mode};
+use super::outlet::{Outlet, Refused};
+use super::{CutOff, Delivery, Mode, NotAccepted};
 use crate::protocol::payloads::OrderBatch;
 use crate::protocol::server;
+
+/// Live notifications a replaying socket may hold back before it is cut off.
+const MAX_HELD: usize = 10_000;
 
 /// One sequenced notification.
 #[derive(Debug, Clone)]
@@ -30,6 +42,26 @@ pub(crate) struct Entry {
     pub(crate) event: &'static str,
     /// The payload with `seq`, serialized once.
     pub(crate) payload: Arc<RawValue>,
+}
+
+/// A notification to sequence: its user, event and JSON body (an object).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Notification<'a> {
+    /// The user it belongs to.
+    pub(crate) user: &'a str,
+    /// `order:notification` or `position:update`.
+    pub(crate) event: &'static str,
+    /// The body, without `seq`.
+    pub(crate) body: &'a str,
+}
+
+/// Entries an append pruned to stay within its bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Pruned {
+    /// Over the per-user bound.
+    pub(crate) size: u64,
+    /// Over the total bound.
+    pub(crate) budget: u64,
 }
 
 /// A user's latest `seq` and the notifications still kept, oldest first.
@@ -62,7 +94,7 @@ impl Kept {
     }
 }
 
-/// One socket's live notifications while a replay is read.
+/// One socket's replay in progress and the live notifications it holds back.
 #[derive(Debug, Default)]
 pub(crate) struct OrderGate {
     /// A replay is in progress: live notifications wait in `held`.
@@ -71,27 +103,96 @@ pub(crate) struct OrderGate {
     held: Vec<Entry>,
     /// The highest `seq` the socket has (live or replayed).
     floor: u64,
+    /// Entries still to send, each marked whether it is a replayed one.
+    pending: VecDeque<(Entry, bool)>,
+    /// Replayed entries sent so far.
+    replayed: usize,
+    /// Told how many were replayed once the replay is done.
+    done: Option<oneshot::Sender<usize>>,
+}
+
+/// Whether a replay finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Everything is queued (or the socket is gone).
+    Done,
+    /// The socket's buffer is full; the flusher continues later.
+    Waiting,
+}
+
+impl OrderGate {
+    /// Whether a replay is in progress.
+    pub(crate) fn is_replaying(&self) -> bool {
+        self.holding
+    }
+
+    /// Drops a replay in progress (the socket is cut off); its waiter wakes.
+    pub(crate) fn abandon_replay(&mut self) {
+        self.holding = false;
+        self.held.clear();
+        self.pending.clear();
+        self.done = None;
+    }
 }
 
 impl Delivery {
-    /// Sequences and delivers order notifications and position updates (in
-    /// cluster mode: hands them to the cluster, which sequences them and
-    /// brings them back to every node).
-    pub(crate) fn publish_orders(&self, batch: OrderBatch) {
-        let log = match &self.mode {
-            Mode::Local { orders } => orders,
-            Mode::Cluster { uplink } => return uplink.orders(batch),
+    /// Sequences order notifications and position updates durably, then
+    /// delivers them (in cluster mode: once the cluster has sequenced them;
+    /// every node then delivers to its own sockets). A notification
+    /// sequenced before (the same batch polled again) is not delivered
+    /// again.
+    pub(crate) async fn accept_orders(
+        self: Arc<Self>,
+        batch: OrderBatch,
+    ) -> Result<(), NotAccepted> {
+        if let Mode::Cluster { uplink } = &self.mode {
+            return uplink.orders(batch).await.map_err(NotAccepted);
+        }
+        tokio::task::spawn_blocking(move || self.sequence_here(&batch))
+            .await
+            .map_err(|e| NotAccepted(format!("sequencing stopped: {e}")))?
+    }
+
+    fn sequence_here(&self, batch: &OrderBatch) -> Result<(), NotAccepted> {
+        let Mode::Local {
+            journal,
+            sequencing,
+        } = &self.mode
+        else {
+            return Ok(());
         };
-        for o in &batch.orders {
-            log.append(&o.user_id, server::ORDER_NOTIFICATION, o, |e| {
-                self.deliver_sequenced(e)
-            });
+        let bodies: Vec<(&str, &'static str, String)> = batch
+            .orders
+            .iter()
+            .map(|o| {
+                (
+                    o.user_id.as_str(),
+                    server::ORDER_NOTIFICATION,
+                    serde_json::to_string(o),
+                )
+            })
+            .chain(batch.positions.iter().map(|p| {
+                (
+                    p.user_id.as_str(),
+                    server::POSITION_UPDATE,
+                    serde_json::to_string(p),
+                )
+            }))
+            .map(|(user, event, body)| body.map(|b| (user, event, b)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| NotAccepted(format!("notification not serializable: {e}")))?;
+        let items: Vec<_> = bodies
+            .iter()
+            .map(|(user, event, body)| Notification { user, event, body })
+            .collect();
+        let _in_order = sequencing.lock();
+        let (entries, pruned) = journal.append_orders(&items).map_err(NotAccepted)?;
+        self.metrics.history_pruned("size", pruned.size);
+        self.metrics.history_pruned("budget", pruned.budget);
+        for entry in &entries {
+            self.deliver_sequenced(entry);
         }
-        for p in &batch.positions {
-            log.append(&p.user_id, server::POSITION_UPDATE, p, |e| {
-                self.deliver_sequenced(e)
-            });
-        }
+        Ok(())
     }
 
     /// Delivers a sequenced notification to its user's sockets on this
@@ -101,19 +202,25 @@ impl Delivery {
         for (outlet, follows) in self.index.user_sockets(&entry.user) {
             let mut gate = outlet.orders.lock();
             if gate.holding {
+                if gate.held.len() >= MAX_HELD {
+                    drop(gate);
+                    self.cut_off(&outlet, CutOff::Undeliverable);
+                    continue;
+                }
                 gate.held.push(entry.clone());
             } else if follows && entry.seq > gate.floor {
                 gate.floor = entry.seq;
+                drop(gate);
                 self.deliver_notification(&outlet, entry.event, &entry.payload);
             }
         }
     }
 
     /// Makes `outlet` follow its user's orders (when `subscribe`) and sends
-    /// what it missed after `since`, with no gap or repeat against live
-    /// notifications.
+    /// what it missed after `since`, paced to its buffer, with no gap or
+    /// repeat against live notifications; returns once all of it is queued.
     pub(crate) async fn replay_orders(
-        &self,
+        self: &Arc<Self>,
         outlet: &Arc<Outlet>,
         since: Option<u64>,
         subscribe: bool,
@@ -127,48 +234,103 @@ impl Delivery {
             self.index.set_orders(sid, true);
         }
         let kept = match &self.mode {
-            Mode::Local { orders } => Ok(orders.read(&user)),
+            Mode::Local { journal, .. } => {
+                let journal = journal.clone();
+                let u = user.clone();
+                tokio::task::spawn_blocking(move || journal.read_orders(&u))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()))
+            }
             Mode::Cluster { uplink } => uplink.read_orders(&user).await,
         };
-        let mut gate = outlet.orders.lock();
-        gate.holding = false;
-        let held = std::mem::take(&mut gate.held);
-        let replay = match kept {
-            Ok(kept) => {
-                let mut replayed = 0;
-                if let Some(since) = since {
-                    for e in kept.entries.iter().filter(|e| e.seq > since) {
-                        self.deliver_notification(outlet, e.event, &e.payload);
-                        replayed += 1;
+        let (mut replay, done) = {
+            let mut gate = outlet.orders.lock();
+            let replay = match kept {
+                Ok(kept) => {
+                    let truncated = since.is_some_and(|s| kept.truncated_after(s));
+                    if since.is_some() || !was_following {
+                        gate.floor = gate.floor.max(kept.last_seq);
+                    }
+                    if let Some(since) = since {
+                        let after = kept.entries.into_iter().filter(|e| e.seq > since);
+                        gate.pending.extend(after.map(|e| (e, true)));
+                    }
+                    Replay {
+                        replayed: 0,
+                        latest_seq: kept.last_seq,
+                        truncated,
                     }
                 }
-                if since.is_some() || !was_following {
-                    gate.floor = gate.floor.max(kept.last_seq);
+                Err(e) => {
+                    tracing::warn!(user, "replay failed: {e}");
+                    Replay {
+                        replayed: 0,
+                        latest_seq: 0,
+                        truncated: since.is_some(),
+                    }
                 }
-                Replay {
-                    replayed,
-                    latest_seq: kept.last_seq,
-                    truncated: since.is_some_and(|s| kept.truncated_after(s)),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(user, "replay failed: {e}");
-                Replay {
-                    replayed: 0,
-                    latest_seq: 0,
-                    truncated: since.is_some(),
-                }
-            }
+            };
+            let (tx, rx) = oneshot::channel();
+            gate.replayed = 0;
+            gate.done = Some(tx);
+            (replay, rx)
         };
-        if self.index.follows_orders(sid) {
-            for e in held {
-                if e.seq > gate.floor {
-                    gate.floor = e.seq;
-                    self.deliver_notification(outlet, e.event, &e.payload);
+        if self.pump_replay(outlet) == Progress::Waiting {
+            self.prices.park(outlet);
+            self.replays.lock().insert(sid, outlet.clone());
+        }
+        replay.replayed = done.await.unwrap_or(0);
+        replay
+    }
+
+    /// Sends what fits of `outlet`'s replay and, once it is through, the
+    /// live notifications it held back (those the replay did not cover).
+    pub(crate) fn pump_replay(&self, outlet: &Arc<Outlet>) -> Progress {
+        if outlet.is_closing() {
+            outlet.orders.lock().done = None;
+            return Progress::Done;
+        }
+        let follows = self.index.follows_orders(outlet.sid());
+        let mut gate = outlet.orders.lock();
+        loop {
+            if gate.pending.is_empty() {
+                let held = std::mem::take(&mut gate.held);
+                for entry in held {
+                    if follows && entry.seq > gate.floor {
+                        gate.floor = entry.seq;
+                        gate.pending.push_back((entry, false));
+                    }
+                }
+                if gate.pending.is_empty() {
+                    gate.holding = false;
+                    if let Some(done) = gate.done.take() {
+                        let _ = done.send(gate.replayed);
+                    }
+                    return Progress::Done;
+                }
+            }
+            let Some((event, payload, replayed)) = gate
+                .pending
+                .front()
+                .map(|(e, r)| (e.event, e.payload.clone(), *r))
+            else {
+                continue;
+            };
+            match outlet.send(event, &payload) {
+                Ok(()) => {
+                    self.metrics.events_out(event, 1);
+                    if replayed {
+                        gate.replayed += 1;
+                    }
+                    gate.pending.pop_front();
+                }
+                Err(Refused::Full) => return Progress::Waiting,
+                Err(Refused::Closed) => {
+                    gate.done = None;
+                    return Progress::Done;
                 }
             }
         }
-        replay
     }
 
     /// Stops `outlet` following its user's orders.

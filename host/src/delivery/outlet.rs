@@ -1,5 +1,6 @@
 //! One socket as delivery sees it: the socket and its session, whether its
-//! send buffer was found full (parked), and its order gate.
+//! send buffer was found full (parked), whether it is being closed, and its
+//! order gate.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +34,7 @@ pub(crate) struct Outlet {
     /// Who is on it.
     pub(crate) session: Arc<Session>,
     parked: AtomicBool,
+    closing: AtomicBool,
     /// Live order notifications and replays.
     pub(crate) orders: Mutex<OrderGate>,
     /// One replay at a time.
@@ -46,6 +48,7 @@ impl Outlet {
             socket,
             session,
             parked: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             orders: Mutex::new(OrderGate::default()),
             replaying: tokio::sync::Mutex::new(()),
         }
@@ -70,8 +73,18 @@ impl Outlet {
         self.parked.load(Ordering::Relaxed)
     }
 
-    /// Marks the socket parked (or not); returns the previous state.
-    pub(crate) fn set_parked(&self, parked: bool) -> bool {
-        self.parked.swap(parked, Ordering::Relaxed)
+    /// Marks the socket parked (or not).
+    pub(crate) fn set_parked(&self, parked: bool) {
+        self.parked.store(parked, Ordering::Relaxed);
+    }
+
+    /// Marks the socket as being closed; `true` the first time only.
+    pub(crate) fn begin_closing(&self) -> bool {
+        !self.closing.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether the socket is being closed: nothing more is sent to it.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 }

@@ -6,7 +6,8 @@
 //! [`FLUSH_EVERY`] the flusher offers it the latest tick of each of its
 //! symbols (latest wins, nothing queues without bound), and unparks it once
 //! they all fit. A socket parked longer than the slow-socket timeout is
-//! disconnected.
+//! handed back to be cut off. A socket whose buffer another job is filling
+//! (a paced order replay) stays parked until that job is done.
 //!
 //! The decisions are made over [`Recipient`], which an [`Outlet`] is and a
 //! test fake can be, so they are unit-tested without sockets.
@@ -39,8 +40,8 @@ pub(crate) trait Recipient: Clone {
     fn is_parked(&self) -> bool;
     /// Sets whether bulk updates skip it.
     fn set_parked(&self, parked: bool);
-    /// Asks it to disconnect; whether the request was queued.
-    fn disconnect(&self) -> bool;
+    /// Whether another job (an order replay) is filling its buffer.
+    fn is_busy(&self) -> bool;
 }
 
 impl Recipient for Arc<Outlet> {
@@ -60,9 +61,8 @@ impl Recipient for Arc<Outlet> {
         Outlet::set_parked(self, parked);
     }
 
-    fn disconnect(&self) -> bool {
-        tracing::warn!(socket = %self.sid(), user = %self.session.user_id, "disconnecting a socket that stayed too slow");
-        self.socket.clone().disconnect().is_ok()
+    fn is_busy(&self) -> bool {
+        self.orders.lock().is_replaying()
     }
 }
 
@@ -153,8 +153,10 @@ impl<R: Recipient> Prices<R> {
     }
 
     /// Serves parked sockets: the latest tick of each of their symbols;
-    /// unparks those where everything fit, disconnects those parked too long.
-    pub(crate) fn flush(&self, index: &Index<R>) {
+    /// unparks those where everything fit. Returns those parked longer than
+    /// the slow-socket timeout (forgotten here), to be cut off.
+    pub(crate) fn flush(&self, index: &Index<R>) -> Vec<R> {
+        let mut too_slow = Vec::new();
         let parked: Vec<(R, Instant)> = self
             .parked
             .lock()
@@ -168,9 +170,11 @@ impl<R: Recipient> Prices<R> {
                 continue;
             };
             if since.elapsed() > self.slow_socket_timeout {
-                if recipient.disconnect() {
-                    self.forget(sid);
-                }
+                self.forget(sid);
+                too_slow.push(recipient);
+                continue;
+            }
+            if recipient.is_busy() {
                 continue;
             }
             let mut drained = true;
@@ -192,6 +196,7 @@ impl<R: Recipient> Prices<R> {
                 self.forget(sid);
             }
         }
+        too_slow
     }
 }
 
@@ -209,7 +214,7 @@ mod tests {
         room: AtomicUsize,
         got: Mutex<Vec<String>>,
         parked: AtomicBool,
-        disconnected: AtomicBool,
+        busy: AtomicBool,
     }
 
     impl Recipient for Arc<Fake> {
@@ -233,9 +238,8 @@ mod tests {
         fn set_parked(&self, parked: bool) {
             self.parked.store(parked, Ordering::Relaxed);
         }
-        fn disconnect(&self) -> bool {
-            self.disconnected.store(true, Ordering::Relaxed);
-            true
+        fn is_busy(&self) -> bool {
+            self.busy.load(Ordering::Relaxed)
         }
     }
 
@@ -343,14 +347,30 @@ mod tests {
     }
 
     #[test]
-    fn a_socket_parked_past_the_timeout_is_disconnected_and_forgotten() {
+    fn a_socket_parked_past_the_timeout_is_handed_back_once() {
         let s = setup(Duration::ZERO);
         let slow = socket(&s, 0, &["EURUSD"]);
         s.prices.publish(&s.index, vec![tick("EURUSD", 1)]);
         std::thread::sleep(Duration::from_millis(2));
-        s.prices.flush(&s.index);
-        assert!(slow.disconnected.load(Ordering::Relaxed));
+        let too_slow = s.prices.flush(&s.index);
+        assert_eq!(too_slow.len(), 1);
+        assert_eq!(too_slow[0].sid, slow.sid);
         assert_eq!(s.prices.parked(), 0);
+        assert!(s.prices.flush(&s.index).is_empty());
+    }
+
+    #[test]
+    fn a_busy_socket_stays_parked_but_still_times_out() {
+        let s = setup(Duration::from_millis(50));
+        let replaying = socket(&s, 0, &["EURUSD"]);
+        s.prices.publish(&s.index, vec![tick("EURUSD", 1)]);
+        replaying.busy.store(true, Ordering::Relaxed);
+        replaying.room.store(10, Ordering::Relaxed);
+        assert!(s.prices.flush(&s.index).is_empty());
+        assert!(got(&replaying).is_empty(), "the replay has the buffer");
+        assert!(replaying.is_parked());
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(s.prices.flush(&s.index).len(), 1);
     }
 
     #[test]
@@ -359,8 +379,7 @@ mod tests {
         let slow = socket(&s, 0, &["EURUSD"]);
         s.prices.publish(&s.index, vec![tick("EURUSD", 1)]);
         s.index.remove(slow.sid);
-        s.prices.flush(&s.index);
+        assert!(s.prices.flush(&s.index).is_empty());
         assert_eq!(s.prices.parked(), 0);
-        assert!(!slow.disconnected.load(Ordering::Relaxed));
     }
 }

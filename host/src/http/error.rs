@@ -22,6 +22,9 @@ pub(crate) enum ApiError {
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
+    /// What the request asks could not be done now; it may be retried.
+    #[error("not accepted now, retry: {0}")]
+    Unavailable(String),
     /// The route exists, but not with this method.
     #[error("this endpoint does not take that method")]
     MethodNotAllowed,
@@ -34,6 +37,7 @@ impl ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             ApiError::InvalidPayload(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidPayload),
             ApiError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             ApiError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
             }

@@ -81,7 +81,8 @@ impl NewEvent {
     }
 }
 
-/// Accepts the event (202 with its id) and delivers it in the background.
+/// Accepts the event (202 with its id, once recorded; an id accepted before
+/// is not delivered again) and delivers it in the background.
 pub(super) async fn publish(
     State(g): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -95,6 +96,10 @@ pub(super) async fn publish(
     let Json(new) = body.map_err(|e| ApiError::InvalidPayload(e.body_text()))?;
     let event = new.into_event()?;
     let id = event.id.clone();
-    g.delivery.submit_events(vec![event]);
+    g.delivery
+        .clone()
+        .accept_events(vec![event])
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }

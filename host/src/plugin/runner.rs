@@ -5,6 +5,14 @@
 //! restart, and it ends when the plugin is unloaded. An open circuit
 //! pauses it for the breaker's pause.
 //!
+//! Order notifications and events are handed over to be *accepted*
+//! (sequenced or recorded durably) before the next poll: a poller that
+//! stores its position at the start of its next poll (the SDK's
+//! `Checkpoint` does) therefore never moves past what was not accepted.
+//! When a batch is not accepted, the plugin's instances are renewed, so the
+//! plugin forgets the position it reached and polls from its stored one
+//! again; what was accepted before is not delivered twice.
+//!
 //! In cluster mode a runner polls only while its node holds the plugin's
 //! lease; when it gains the lease it renews the plugin's instances, so the
 //! plugin starts from the checkpoint in the shared kv store.
@@ -12,6 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::error::CallError;
@@ -20,15 +29,32 @@ use super::registry::Slot;
 use crate::cluster::lease::{LeaseGuard, Leases};
 use crate::protocol::payloads::{Event, OrderBatch, Tick};
 
+/// Why a batch was not accepted; it is polled again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAccepted(pub String);
+
 /// Where source plugins' values go.
 pub trait SourceSink: Send + Sync + 'static {
     /// New ticks from price source `plugin`.
     fn ticks(&self, plugin: &str, ticks: Vec<Tick>);
-    /// New order notifications and position updates.
-    fn orders(&self, plugin: &str, batch: OrderBatch);
-    /// New events from an event source.
-    fn events(&self, plugin: &str, events: Vec<Event>);
+    /// New order notifications and position updates; resolves once they
+    /// are accepted (sequenced durably).
+    fn orders(
+        &self,
+        plugin: &str,
+        batch: OrderBatch,
+    ) -> BoxFuture<'static, Result<(), NotAccepted>>;
+    /// New events from an event source; resolves once they are accepted.
+    fn events(
+        &self,
+        plugin: &str,
+        events: Vec<Event>,
+    ) -> BoxFuture<'static, Result<(), NotAccepted>>;
 }
+
+/// How long a runner waits after a batch was not accepted.
+const RETRY_NOT_ACCEPTED: Duration = Duration::from_secs(1);
 
 /// How often a non-polling plugin is checked for a version that polls.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
@@ -76,8 +102,19 @@ pub fn spawn(
             let kind = version.kind;
             drop(version);
             let pause = match poll_once(&slot, kind, sink.as_ref()).await {
-                Err(CallError::CircuitOpen { retry_in }) => Some(retry_in),
-                _ => None,
+                Ok(()) => None,
+                Err(Failed::Call(CallError::CircuitOpen { retry_in })) => Some(retry_in),
+                Err(Failed::Call(_)) => None,
+                Err(Failed::NotAccepted(e)) => {
+                    tracing::warn!(
+                        plugin = slot.name(),
+                        "output not accepted; polling it again: {e}"
+                    );
+                    if let Some(version) = slot.current() {
+                        version.env.renew_instances();
+                    }
+                    Some(RETRY_NOT_ACCEPTED)
+                }
             };
             next += interval;
             let now = Instant::now();
@@ -93,25 +130,46 @@ pub fn spawn(
     })
 }
 
-async fn poll_once(slot: &Slot, kind: PluginKind, sink: &dyn SourceSink) -> Result<(), CallError> {
+/// Why one poll produced nothing accepted.
+enum Failed {
+    /// The plugin call failed.
+    Call(CallError),
+    /// Its output was not accepted.
+    NotAccepted(NotAccepted),
+}
+
+async fn poll_once(slot: &Slot, kind: PluginKind, sink: &dyn SourceSink) -> Result<(), Failed> {
     let name = slot.name();
     match kind {
         PluginKind::PriceSource => {
-            let ticks = slot.call(|v| async move { v.poll_prices().await }).await?;
+            let ticks = slot
+                .call(|v| async move { v.poll_prices().await })
+                .await
+                .map_err(Failed::Call)?;
             if !ticks.is_empty() {
                 sink.ticks(name, ticks);
             }
         }
         PluginKind::OrderPoller => {
-            let batch = slot.call(|v| async move { v.poll_orders().await }).await?;
+            let batch = slot
+                .call(|v| async move { v.poll_orders().await })
+                .await
+                .map_err(Failed::Call)?;
             if !batch.orders.is_empty() || !batch.positions.is_empty() {
-                sink.orders(name, batch);
+                sink.orders(name, batch)
+                    .await
+                    .map_err(Failed::NotAccepted)?;
             }
         }
         PluginKind::EventFilter => {
-            let events = slot.call(|v| async move { v.poll_events().await }).await?;
+            let events = slot
+                .call(|v| async move { v.poll_events().await })
+                .await
+                .map_err(Failed::Call)?;
             if !events.is_empty() {
-                sink.events(name, events);
+                sink.events(name, events)
+                    .await
+                    .map_err(Failed::NotAccepted)?;
             }
         }
         PluginKind::ChatResponder => {}

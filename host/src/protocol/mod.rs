@@ -96,6 +96,9 @@ pub enum ErrorCode {
     NotFound,
     /// HTTP: the route exists, but not with this method.
     MethodNotAllowed,
+    /// HTTP: the request could not be accepted now (the store or Redis
+    /// failed); it may be retried.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -118,6 +121,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::Unavailable => "UNAVAILABLE",
         }
     }
 }

@@ -1,48 +1,32 @@
 //! The token-expiry watch: a socket whose token expires (plus the leeway)
 //! without an `auth:refresh` gets `error { code: "AUTH_EXPIRED" }` and is
-//! disconnected.
+//! cut off at once (nothing more is sent to it, and its close is retried
+//! until its buffer has room for it).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde_json::json;
-
-use super::session::Session;
+use super::session::expiry_ms;
+use crate::app::Gateway;
+use crate::delivery::CutOff;
 use crate::delivery::outlet::Outlet;
-use crate::protocol::{ErrorCode, server};
 
-/// When `session`'s token stops being accepted, in ms since the Unix epoch.
-fn expiry_ms(session: &Session, leeway_secs: u64) -> u64 {
-    session
-        .token_exp
-        .load(Ordering::Relaxed)
-        .saturating_add(leeway_secs)
-        .saturating_mul(1000)
-}
-
-/// Disconnects the socket when its token expires without a refresh.
-pub(super) async fn watch(outlet: Arc<Outlet>, leeway_secs: u64) {
+/// Cuts the socket off when its token expires without a refresh.
+pub(super) async fn watch(gateway: Arc<Gateway>, outlet: Arc<Outlet>) {
     let session = &outlet.session;
+    let leeway_secs = gateway.auth.leeway_secs();
     loop {
         let left = expiry_ms(session, leeway_secs).saturating_sub(crate::time::now_ms());
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(left)) => {}
             () = session.refreshed.notified() => {}
         }
-        if session.is_closed() || !outlet.socket.connected() {
+        if session.is_closed() || outlet.is_closing() {
             return;
         }
-        if expiry_ms(session, leeway_secs) <= crate::time::now_ms() {
-            let _ = outlet.socket.emit(
-                server::ERROR,
-                &json!({
-                    "code": ErrorCode::AuthExpired,
-                    "message": "the token expired; reconnect with a new one",
-                }),
-            );
-            tracing::info!(socket = %outlet.sid(), user = %session.user_id, "token expired; disconnecting");
-            let _ = outlet.socket.clone().disconnect();
+        if session.expired(leeway_secs) {
+            tracing::info!(socket = %outlet.sid(), user = %session.user_id, "token expired");
+            gateway.delivery.cut_off(&outlet, CutOff::TokenExpired);
             return;
         }
     }

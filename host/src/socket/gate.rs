@@ -1,8 +1,10 @@
 //! The gate every client event passes before its handler: it is counted,
-//! charged against the user's message budget (a client that keeps flooding
-//! is disconnected), and its payload is parsed into the event's type and
-//! validated. Then the handler runs and its outcome becomes the ack, or an
-//! `error` emit when the client asked for no ack.
+//! refused when the socket's token has expired (and the socket cut off, in
+//! case its expiry watch could not close it), charged against the user's
+//! message budget (a client that keeps flooding is cut off), and its
+//! payload is parsed into the event's type and validated. Then the handler
+//! runs and its outcome becomes the ack, or an `error` emit when the client
+//! asked for no ack.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use super::payload::{self, Validate};
 use super::reply::{AckRequested, Rejection, Reply};
 use super::session::Session;
 use crate::app::Gateway;
+use crate::delivery::CutOff;
 use crate::delivery::outlet::Outlet;
 use crate::protocol::ErrorCode;
 
@@ -106,10 +109,17 @@ pub(super) fn on_unknown(socket: &SocketRef, gateway: &Arc<Gateway>, session: &A
     );
 }
 
-/// The rate limit: over it, the event is refused with `RATE_LIMITED`; a
-/// client that keeps flooding is disconnected.
-async fn admit(gateway: &Gateway, outlet: &Outlet) -> Result<(), Rejection> {
+/// The token's expiry, then the rate limit: over it, the event is refused
+/// with `RATE_LIMITED`; a client that keeps flooding is cut off.
+async fn admit(gateway: &Arc<Gateway>, outlet: &Arc<Outlet>) -> Result<(), Rejection> {
     let session = &outlet.session;
+    if session.expired(gateway.auth.leeway_secs()) {
+        cut_off_soon(gateway, outlet, CutOff::TokenExpired);
+        return Err(Rejection::new(
+            ErrorCode::AuthExpired,
+            "the token expired; reconnect with a new one",
+        ));
+    }
     match gateway.limiter.check(&session.user_id).await {
         Ok(()) => {
             session.flood.store(0, Ordering::Relaxed);
@@ -118,13 +128,7 @@ async fn admit(gateway: &Gateway, outlet: &Outlet) -> Result<(), Rejection> {
         Err(wait) => {
             let strikes = session.flood.fetch_add(1, Ordering::Relaxed) + 1;
             if strikes >= gateway.config.flood_disconnect_after {
-                tracing::warn!(socket = %outlet.sid(), user = %session.user_id, strikes, "disconnecting a flooding client");
-                let socket = outlet.socket.clone();
-                tokio::spawn(async move {
-                    // Let the RATE_LIMITED answer go out first.
-                    tokio::task::yield_now().await;
-                    let _ = socket.disconnect();
-                });
+                cut_off_soon(gateway, outlet, CutOff::Flooding);
             }
             Err(Rejection {
                 code: ErrorCode::RateLimited,
@@ -136,4 +140,13 @@ async fn admit(gateway: &Gateway, outlet: &Outlet) -> Result<(), Rejection> {
             })
         }
     }
+}
+
+/// Cuts `outlet` off once the answer to the current event is queued.
+fn cut_off_soon(gateway: &Arc<Gateway>, outlet: &Arc<Outlet>, why: CutOff) {
+    let (gateway, outlet) = (gateway.clone(), outlet.clone());
+    tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        gateway.delivery.cut_off(&outlet, why);
+    });
 }

@@ -112,7 +112,8 @@ pub(super) async fn authenticate(
 }
 
 /// The socket is admitted (its event handlers are in already): start
-/// delivering to it, greet it, resume its orders, watch its token.
+/// delivering to it, greet it, watch its token, resume its orders (paced to
+/// its buffer).
 ///
 /// The disconnect handler is installed first. A client that went away
 /// while its handshake was checked may already be closed: then the greeting
@@ -154,6 +155,7 @@ pub(super) async fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
             return;
         }
     }
+    tokio::spawn(super::expiry::watch(gateway.clone(), outlet.clone()));
     if let Some(since) = session.resume_orders_after {
         let replay = gateway
             .delivery
@@ -161,5 +163,4 @@ pub(super) async fn connected(socket: SocketRef, gateway: Arc<Gateway>) {
             .await;
         tracing::debug!(socket = %socket.id, since, replayed = replay.replayed, "orders resumed");
     }
-    tokio::spawn(super::expiry::watch(outlet, gateway.auth.leeway_secs()));
 }

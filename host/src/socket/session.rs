@@ -8,6 +8,15 @@ use tokio::sync::Notify;
 
 use crate::limits::connections::ConnectionPermit;
 
+/// When `session`'s token stops being accepted, in ms since the Unix epoch.
+pub(crate) fn expiry_ms(session: &Session, leeway_secs: u64) -> u64 {
+    session
+        .token_exp
+        .load(Ordering::Relaxed)
+        .saturating_add(leeway_secs)
+        .saturating_mul(1000)
+}
+
 /// One authenticated socket's identity and limits.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -53,6 +62,11 @@ impl Session {
         self.closed.store(true, Ordering::Release);
         self.permit.release();
         self.refreshed.notify_one();
+    }
+
+    /// Whether the token has expired, `leeway_secs` allowed.
+    pub(crate) fn expired(&self, leeway_secs: u64) -> bool {
+        expiry_ms(self, leeway_secs) <= crate::time::now_ms()
     }
 
     /// Whether the socket is gone.

@@ -2,10 +2,11 @@
 //! `GET {url}/events?since=CURSOR`; answer `{ cursor, events: [Event] }`).
 //!
 //! Like the order poller, it stores the cursor and the ids of the last 1000
-//! delivered events together, with one kv write (kv `checkpoint`), only once
-//! a batch is built, so neither a reload nor a replaying service delivers an
-//! event twice, and a failed write skips none; it backs off exponentially
-//! while the service fails.
+//! delivered events together, with one kv write (kv `checkpoint`), at the
+//! start of the next poll (once the host has accepted the batch), so
+//! neither a reload, a crash nor a replaying service delivers an event
+//! twice, and a failed write skips none; it backs off exponentially while
+//! the service fails.
 
 use gateway_sdk::backoff::Backoff;
 use gateway_sdk::cursor::Checkpoint;
@@ -57,9 +58,11 @@ impl EventSource {
         }
     }
 
-    /// One request: the new, valid events of the answer. The checkpoint
-    /// changes (in memory and in kv) only when it succeeds.
+    /// One request: the new, valid events of the answer. It first stores
+    /// the position the previous poll reached, and the position moves only
+    /// when the request succeeds.
     fn fetch(&mut self) -> Result<Vec<Event>, String> {
+        self.checkpoint.settle()?;
         let url = self.url();
         let answer = upstream::get_json(&url)?;
         let invalid = |e: String| format!("GET {url}: invalid answer: {e}");
@@ -88,7 +91,7 @@ impl EventSource {
         }
 
         next.advance(cursor);
-        self.checkpoint.commit(next)?;
+        self.checkpoint.reach(next);
         Ok(events)
     }
 }

@@ -9,12 +9,13 @@
 //! in `extra-json`. Items missing a required field, or orders of an unknown
 //! type, are dropped with a warning.
 //!
-//! Nothing is delivered twice or skipped, across polls and across reloads:
+//! Nothing is delivered twice or skipped, across polls, reloads and crashes:
 //! the cursor and the keys of the last 1000 delivered items are stored
-//! together, with one kv write (kv `checkpoint`), only once the batch is
-//! built, and an item already delivered (same type, id and timestamp) is
-//! not delivered again. When that write fails, the poll fails and nothing
-//! moves, so the retry (or a reload) delivers the batch's new items.
+//! together, with one kv write (kv `checkpoint`), at the start of the next
+//! poll, once the host has accepted the batch (see the SDK's `cursor`
+//! module); an item already delivered (same type, id and timestamp) is not
+//! delivered again. When that write fails, the poll fails and nothing
+//! moves; the next poll tries again.
 //!
 //! Config:
 //! - `url` (required): the service's base URL; the host sets it from
@@ -62,9 +63,11 @@ impl TradingPoller {
         }
     }
 
-    /// One request: the new, valid items of the answer. The checkpoint
-    /// changes (in memory and in kv) only when it succeeds.
+    /// One request: the new, valid items of the answer. It first stores the
+    /// position the previous poll reached, and the position moves only when
+    /// the request succeeds.
     fn fetch(&mut self) -> Result<OrderBatch, String> {
+        self.checkpoint.settle()?;
         let url = self.url();
         let answer = upstream::get_json(&url)?;
         let invalid = |e: String| format!("GET {url}: invalid answer: {e}");
@@ -104,7 +107,7 @@ impl TradingPoller {
         }
 
         next.advance(cursor);
-        self.checkpoint.commit(next)?;
+        self.checkpoint.reach(next);
         Ok(OrderBatch { orders, positions })
     }
 }
@@ -252,15 +255,16 @@ mod tests {
         assert_eq!(batch.orders[0].user_id, "alice");
         assert_eq!(batch.positions[0].user_id, "bob");
         assert_eq!(batch.positions[0].unrealized_pnl, 3.5);
+        assert_eq!(host.kv(CHECKPOINT_KEY), None, "stored at the next poll");
+
+        host.respond(URL, 200, &answer(json!(42), &[], &[]));
+        assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
         assert_eq!(
             stored(&host),
             json!({"cursor": "2024-05-01T10:00:00Z/7", "delivered": ["ORDER_CREATED|o-1|1", "POSITION|p-1|2"]})
         );
-
-        host.respond(URL, 200, &answer(json!(42), &[], &[]));
-        assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
-        assert_eq!(stored(&host)["cursor"], "42");
         p.poll().unwrap();
+        assert_eq!(stored(&host)["cursor"], "42");
         assert_eq!(
             urls(&host),
             [
@@ -376,10 +380,12 @@ mod tests {
     }
 
     #[test]
-    fn a_reload_continues_from_the_cursor_without_duplicates() {
+    fn a_reload_continues_from_the_stored_cursor_without_duplicates() {
         let host = host().respond(URL, 200, &one_order(json!("c1"))).install();
         let mut p = TradingPoller::init().unwrap();
         assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
+        host.respond(URL, 200, &answer(json!("c1"), &[], &[]));
+        assert!(p.poll().unwrap().orders.is_empty(), "settles c1");
         drop(p);
 
         // A new instance over the same kv; the service overlaps its answer.
@@ -390,8 +396,14 @@ mod tests {
         host.respond(URL, 200, &answer(json!("c2"), &overlap, &[]));
         let mut p = TradingPoller::init().unwrap();
         assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_EXECUTED"]);
-        assert_eq!(urls(&host), [URL.to_owned(), format!("{URL}?since=c1")]);
-        assert_eq!(stored(&host)["cursor"], "c2");
+        assert_eq!(
+            urls(&host),
+            [
+                URL.to_owned(),
+                format!("{URL}?since=c1"),
+                format!("{URL}?since=c1")
+            ]
+        );
     }
 
     #[test]
@@ -417,7 +429,7 @@ mod tests {
         host.respond(URL, 200, &one_order(json!("c2")));
         assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
         assert_eq!(urls(&host), vec![format!("{URL}?since=c1"); 3]);
-        assert_eq!(stored(&host)["cursor"], "c2");
+        assert_eq!(host.kv(CHECKPOINT_KEY).unwrap(), checkpoint("c1", &[]));
     }
 
     #[test]
@@ -428,10 +440,10 @@ mod tests {
         let host = host()
             .respond(URL, 200, &answer(json!(1), &orders, &[]))
             .install();
-        assert_eq!(
-            TradingPoller::init().unwrap().poll().unwrap().orders.len(),
-            1100
-        );
+        let mut p = TradingPoller::init().unwrap();
+        assert_eq!(p.poll().unwrap().orders.len(), 1100);
+        host.respond(URL, 200, &answer(json!(2), &[], &[]));
+        p.poll().unwrap();
         let delivered = stored(&host)["delivered"].as_array().unwrap().clone();
         assert_eq!(delivered.len(), DELIVERED_CAPACITY);
         assert_eq!(delivered.last().unwrap(), "ORDER_CREATED|o-1099|1");
@@ -439,13 +451,18 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_checkpoint_write_changes_nothing_and_the_retry_delivers() {
+    fn a_failed_checkpoint_write_fails_the_next_poll_and_moves_nothing() {
         let host = host()
             .kv(CHECKPOINT_KEY, &checkpoint("c1", &["ORDER_CREATED|o-1|1"]))
-            .kv_fail(CHECKPOINT_KEY, KvError::QuotaExceeded("64 KiB".into()))
             .respond(URL, 200, &replay_and_fill(json!("c2")))
             .install();
         let mut p = TradingPoller::init().unwrap();
+        assert_eq!(
+            ids(&p.poll().unwrap()),
+            ["o-1:ORDER_EXECUTED"],
+            "o-1's creation not twice"
+        );
+        host.kv_fail(CHECKPOINT_KEY, KvError::QuotaExceeded("64 KiB".into()));
         assert_eq!(
             p.poll().unwrap_err(),
             "cannot store kv `checkpoint`: quota exceeded (64 KiB) (next try in 1 s)"
@@ -458,40 +475,29 @@ mod tests {
 
         host.advance_ms(1_000);
         host.kv_recover(CHECKPOINT_KEY);
-        assert_eq!(
-            ids(&p.poll().unwrap()),
-            ["o-1:ORDER_EXECUTED"],
-            "the retry delivers what the failed poll did not, and o-1's creation not twice"
-        );
+        assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
         assert_eq!(
             urls(&host),
-            vec![format!("{URL}?since=c1"); 2],
-            "the cursor did not move in memory"
+            [format!("{URL}?since=c1"), format!("{URL}?since=c2")],
+            "no request while it could not store"
         );
         assert_eq!(
             stored(&host),
             json!({"cursor": "c2", "delivered": ["ORDER_CREATED|o-1|1", "ORDER_EXECUTED|o-1|4"]})
         );
-        assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
     }
 
     #[test]
-    fn a_reload_after_a_failed_checkpoint_write_loses_nothing_and_repeats_nothing() {
+    fn a_reload_polls_again_only_the_batch_the_host_may_not_have() {
         let host = host().respond(URL, 200, &one_order(json!("c1"))).install();
         let mut p = TradingPoller::init().unwrap();
         assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_CREATED"]);
-
-        // The next answer cannot be stored, and the plugin is reloaded
-        // before the retry.
-        host.kv_fail("", KvError::Unavailable("disk full".into()));
         host.respond(URL, 200, &replay_and_fill(json!("c2")));
-        assert_eq!(
-            p.poll().unwrap_err(),
-            "cannot store kv `checkpoint`: disk full (next try in 1 s)"
-        );
+        assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_EXECUTED"]);
+        // Reloaded (a crash, or the host could not accept the fill) before
+        // the next poll stored c2: the fill comes again, the creation not.
         drop(p);
 
-        host.kv_recover("");
         let mut p = TradingPoller::init().unwrap();
         assert_eq!(ids(&p.poll().unwrap()), ["o-1:ORDER_EXECUTED"]);
         assert_eq!(ids(&p.poll().unwrap()), Vec::<String>::new());
