@@ -4,9 +4,13 @@
 //! platform on a temporary directory whose source plugins report into a
 //! collecting sink; plus a real gateway on a random port ([`server`]),
 //! a real gateway process ([`process`]), fake upstream services
-//! ([`upstream`]), a small Socket.IO client ([`sio`]) and the README's
+//! ([`upstream`]), cluster settings and key cleanup ([`cluster`]), a
+//! small Socket.IO client ([`sio`]), a bare long-polling
+//! client ([`polling`]) and the README's
 //! blocks and commands ([`readme`]).
 
+pub mod cluster;
+pub mod polling;
 pub mod process;
 pub mod readme;
 pub mod server;
@@ -33,18 +37,36 @@ use parking_lot::Mutex;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
-/// Records everything source plugins publish.
+/// Records everything source plugins publish (and accepts it, unless told
+/// to refuse).
 #[derive(Default)]
 pub struct Collect {
     ticks: Mutex<Vec<(String, Tick)>>,
     orders: Mutex<Vec<(String, OrderBatch)>>,
     events: Mutex<Vec<(String, Event)>>,
+    refuse_orders: Mutex<usize>,
+    refused_orders: Mutex<Vec<OrderBatch>>,
 }
 
 impl Collect {
     /// Ticks so far, with the plugin that produced them.
     pub fn ticks(&self) -> Vec<(String, Tick)> {
         self.ticks.lock().clone()
+    }
+
+    /// Order batches accepted so far.
+    pub fn orders(&self) -> Vec<OrderBatch> {
+        self.orders.lock().iter().map(|(_, b)| b.clone()).collect()
+    }
+
+    /// Order batches refused so far.
+    pub fn refused_orders(&self) -> Vec<OrderBatch> {
+        self.refused_orders.lock().clone()
+    }
+
+    /// Refuses the next `n` order batches (as a store or Redis that fails).
+    pub fn refuse_orders(&self, n: usize) {
+        *self.refuse_orders.lock() = n;
     }
 
     /// Forgets what was collected.
@@ -67,6 +89,12 @@ impl SourceSink for Collect {
         plugin: &str,
         batch: OrderBatch,
     ) -> BoxFuture<'static, Result<(), NotAccepted>> {
+        let mut refuse = self.refuse_orders.lock();
+        if *refuse > 0 {
+            *refuse -= 1;
+            self.refused_orders.lock().push(batch);
+            return Box::pin(std::future::ready(Err(NotAccepted("refused".into()))));
+        }
         self.orders.lock().push((plugin.to_owned(), batch));
         Box::pin(std::future::ready(Ok(())))
     }

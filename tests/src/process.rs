@@ -29,14 +29,24 @@ pub struct GatewayProcess {
     pub url: String,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
-    _tmp: tempfile::TempDir,
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl GatewayProcess {
     /// Starts `program` (the `gateway-node` binary) with simulated prices
-    /// every 50 ms (fixed seed) and the test secret, plus `env`.
+    /// every 50 ms (fixed seed) and the test secret, plus `env`, on
+    /// temporary data and plugin directories of its own.
     pub async fn start(program: &Path, name: &str, env: &[(&str, String)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
+        let mut me = Self::start_in(program, name, tmp.path(), env).await;
+        me._tmp = Some(tmp);
+        me
+    }
+
+    /// Like [`Self::start`], with data and plugin directories under `dir`,
+    /// which outlives the process (a restart finds what it left).
+    pub async fn start_in(program: &Path, name: &str, dir: &Path, env: &[(&str, String)]) -> Self {
+        let tmp = dir;
         let mut command = Command::new(program);
         command
             .env_clear()
@@ -45,8 +55,8 @@ impl GatewayProcess {
             .env("PORT", "0")
             .env("LOG_FORMAT", "json")
             .env("LOG_LEVEL", "info,gateway=debug")
-            .env("DATA_DIR", tmp.path().join("data"))
-            .env("PLUGINS_DIR", tmp.path().join("plugins.d"))
+            .env("DATA_DIR", tmp.join("data"))
+            .env("PLUGINS_DIR", tmp.join("plugins.d"))
             .env(
                 "COMPILE_CACHE_DIR",
                 std::env::temp_dir().join("gateway-tests-compile-cache"),
@@ -75,7 +85,7 @@ impl GatewayProcess {
             url: format!("http://{addr}"),
             child,
             log,
-            _tmp: tmp,
+            _tmp: None,
         }
     }
 

@@ -6,28 +6,16 @@
 use std::path::Path;
 use std::time::Duration;
 
+use gateway_tests::cluster::{self, clean, prefix};
 use gateway_tests::process::GatewayProcess;
 use gateway_tests::sio::{self, ConnectError, Incoming, Options};
 use gateway_tests::upstream;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(15);
-const REDIS: &str = "redis://127.0.0.1:6379";
-
-/// A key prefix no other test uses.
-fn prefix(test: &str) -> String {
-    format!("gwtest-{test}-{}", std::process::id())
-}
-
 /// Starts node `node` of the cluster under `prefix`, with `extra` settings.
-async fn node(prefix: &str, node: &str, extra: &[(&str, String)]) -> GatewayProcess {
-    let mut env = vec![
-        ("REDIS_URL", REDIS.to_owned()),
-        ("REDIS_PREFIX", prefix.to_owned()),
-        ("NODE_ID", node.to_owned()),
-        ("LEASE_TTL_MS", "1500".to_owned()),
-    ];
-    env.extend_from_slice(extra);
+async fn node(prefix: &str, node: &str, extra: &[(&'static str, String)]) -> GatewayProcess {
+    let env = cluster::settings(prefix, node, extra);
     GatewayProcess::start(Path::new(env!("CARGO_BIN_EXE_gateway-node")), node, &env).await
 }
 
@@ -38,24 +26,6 @@ fn polling(trading: &str) -> Vec<(&'static str, String)> {
         ("SERVICE_TOKEN", "svc".to_owned()),
         ("GATEWAY_PLUGIN__ORDER_POLLER__INTERVAL_MS", "50".to_owned()),
     ]
-}
-
-/// Deletes every key under `prefix`.
-async fn clean(prefix: &str) {
-    let client = redis::Client::open(REDIS).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
 }
 
 /// Waits until `gw` holds the lease of `plugin`.

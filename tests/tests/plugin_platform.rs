@@ -390,3 +390,66 @@ async fn responses_over_the_size_cap_are_refused() {
     };
     assert!(msg.contains("4096"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_is_not_accepted_is_polled_again_and_nothing_skipped() {
+    // The order poller against a real trading service; the host refuses
+    // its first two batches (a store or Redis that fails): the poller must
+    // not store its position past them, and they come again.
+    let trading = gateway_tests::upstream::trading().await;
+    let manifest = format!(
+        "allowed_hosts = [\"{}\"]\n[config]\nurl = \"{}\"\ninterval_ms = 20\n",
+        trading.url.trim_start_matches("http://"),
+        trading.url
+    );
+    let p = Platform::with_defaults(vec![default_plugin(
+        "order-poller",
+        Manifest::parse(&manifest).unwrap(),
+    )]);
+    p.sink.refuse_orders(2);
+    trading.state.push(
+        "orders",
+        &[
+            serde_json::json!({ "orderId": "o1", "type": "ORDER_CREATED", "symbol": "EURUSD",
+                              "userId": "ann", "timestamp": 1 }),
+        ],
+    );
+    p.host.load_all().await;
+    let accepted = eventually(WAIT, "the batch to be accepted", || {
+        p.sink.orders().into_iter().next()
+    })
+    .await;
+    assert_eq!(accepted.orders[0].order_id, "o1");
+    let refused = p.sink.refused_orders();
+    assert_eq!(refused.len(), 2, "refused twice, then accepted");
+    assert!(refused.iter().all(|b| b.orders[0].order_id == "o1"));
+    trading.state.push(
+        "orders",
+        &[
+            serde_json::json!({ "orderId": "o2", "type": "ORDER_CREATED", "symbol": "EURUSD",
+                              "userId": "ann", "timestamp": 2 }),
+        ],
+    );
+    eventually(WAIT, "the next order", || {
+        (p.sink.orders().len() == 2).then_some(())
+    })
+    .await;
+    let ids: Vec<String> = p
+        .sink
+        .orders()
+        .iter()
+        .flat_map(|b| b.orders.iter().map(|o| o.order_id.clone()))
+        .collect();
+    assert_eq!(ids, ["o1", "o2"]);
+    assert!(
+        trading
+            .state
+            .requests()
+            .iter()
+            .filter(|s| s.is_none())
+            .count()
+            >= 3,
+        "polled from the start again after each refusal: {:?}",
+        trading.state.requests()
+    );
+}

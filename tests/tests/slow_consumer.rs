@@ -8,56 +8,12 @@
 use std::time::Duration;
 
 use gateway_tests::eventually;
+use gateway_tests::polling::Polling;
 use gateway_tests::server::{TestGateway, plugin_config};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
 const SYMBOLS: &str = "EURUSD,GBPUSD,USDJPY,USDCHF,AUDUSD,USDCAD,NZDUSD,EURGBP";
-
-/// A bare Engine.IO long-polling client.
-struct Polling {
-    http: reqwest::Client,
-    url: String,
-}
-
-impl Polling {
-    async fn open(base: &str, token: &str) -> Self {
-        let http = reqwest::Client::new();
-        let url = format!("{base}/socket.io/?EIO=4&transport=polling&token={token}");
-        let open = http.get(&url).send().await.unwrap().text().await.unwrap();
-        let handshake: Value = serde_json::from_str(open.trim_start_matches('0')).unwrap();
-        let url = format!("{url}&sid={}", handshake["sid"].as_str().unwrap());
-        let me = Self { http, url };
-        me.send("40").await;
-        me
-    }
-
-    async fn send(&self, packet: &str) {
-        let status = self
-            .http
-            .post(&self.url)
-            .body(packet.to_owned())
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert!(status.is_success(), "{status}");
-    }
-
-    /// One poll: the packets the server had queued.
-    async fn poll(&self) -> Vec<String> {
-        let body = self
-            .http
-            .get(&self.url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        body.split('\u{1e}').map(str::to_owned).collect()
-    }
-}
 
 fn ticks(packets: &[String]) -> Vec<Value> {
     packets
@@ -83,7 +39,7 @@ async fn parked_client(
         tweak(c);
     })
     .await;
-    let client = Polling::open(&gw.url, &gw.token(user)).await;
+    let client = Polling::open(&gw.url, &serde_json::json!({ "token": gw.token(user) })).await;
     let greeting = client.poll().await;
     assert!(greeting.iter().any(|p| p.starts_with("40")), "{greeting:?}");
     let symbols: Vec<&str> = SYMBOLS.split(',').collect();

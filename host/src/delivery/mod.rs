@@ -135,6 +135,30 @@ impl CutOff {
     }
 }
 
+/// A socket cut off whose close is still to go out.
+struct Closing {
+    outlet: Arc<Outlet>,
+    /// What its client is told first, until it is queued.
+    notice: Option<serde_json::Value>,
+}
+
+impl Closing {
+    /// Queues the notice (once) and the disconnect; whether it is done.
+    fn attempt(&mut self) -> bool {
+        let socket = &self.outlet.socket;
+        if !socket.connected() {
+            return true;
+        }
+        if let Some(notice) = &self.notice {
+            if socket.emit(server::ERROR, notice).is_err() {
+                return false;
+            }
+            self.notice = None;
+        }
+        socket.clone().disconnect().is_ok()
+    }
+}
+
 /// Routes source output to sockets.
 pub struct Delivery {
     me: Weak<Delivery>,
@@ -146,7 +170,7 @@ pub struct Delivery {
     /// Sockets whose paced replay waits for room.
     replays: Mutex<HashMap<Sid, Arc<Outlet>>>,
     /// Sockets cut off whose close could not be queued yet.
-    closing: Mutex<HashMap<Sid, Arc<Outlet>>>,
+    closing: Mutex<HashMap<Sid, Closing>>,
 }
 
 /// One connection in `/api/connections`.
@@ -228,17 +252,17 @@ impl Delivery {
         self.metrics.cut_off(why.as_str());
         self.remove(sid, &outlet.session);
         outlet.orders.lock().abandon_replay();
-        if why == CutOff::TokenExpired {
-            let _ = outlet.socket.emit(
-                server::ERROR,
-                &json!({
+        let mut closing = Closing {
+            outlet: outlet.clone(),
+            notice: (why == CutOff::TokenExpired).then(|| {
+                json!({
                     "code": ErrorCode::AuthExpired,
                     "message": "the token expired; reconnect with a new one",
-                }),
-            );
-        }
-        if outlet.socket.clone().disconnect().is_err() {
-            self.closing.lock().insert(sid, outlet.clone());
+                })
+            }),
+        };
+        if !closing.attempt() {
+            self.closing.lock().insert(sid, closing);
         }
     }
 
@@ -334,9 +358,7 @@ impl Delivery {
     /// One round of the flusher: closes what is being cut off, continues
     /// paced replays, serves parked sockets and cuts off those too slow.
     fn flush(&self) {
-        self.closing.lock().retain(|_, outlet| {
-            outlet.socket.connected() && outlet.socket.clone().disconnect().is_err()
-        });
+        self.closing.lock().retain(|_, closing| !closing.attempt());
         let replays: Vec<Arc<Outlet>> = self.replays.lock().values().cloned().collect();
         for outlet in replays {
             if self.pump_replay(&outlet) == Progress::Done {
