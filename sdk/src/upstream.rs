@@ -25,6 +25,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use crate::{config, http};
+/// URLs in error messages go through this: no credentials, no query.
+pub use gateway_contract::redacted_url;
 
 /// Longest piece of an error body quoted in an error message.
 const BODY_SNIPPET_CHARS: usize = 200;
@@ -48,7 +50,8 @@ pub fn base_url(env_var: &str) -> Result<String, String> {
 pub fn http_url(key: &str, url: &str) -> Result<String, String> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!(
-            "config `{key}` must be an http:// or https:// URL, got {url:?}"
+            "config `{key}` must be an http:// or https:// URL, got {:?}",
+            redacted_url(url)
         ));
     }
     Ok(url.to_owned())
@@ -68,20 +71,21 @@ pub fn encode(value: &str) -> String {
 }
 
 /// `GET url`, expecting a 2xx answer with a JSON body. Errors name the URL
-/// and read as sentences: `GET … failed: timed out`, `GET … answered HTTP
-/// 503: Service Unavailable` (the first 200 characters of the body, on one
-/// line), `GET …: invalid JSON body: …`.
+/// (as [`redacted_url`] shows it) and read as sentences: `GET … failed:
+/// timed out`, `GET … answered HTTP 503: Service Unavailable` (the first
+/// 200 characters of the body, on one line), `GET …: invalid JSON body: …`.
 pub fn get_json(url: &str) -> Result<Value, String> {
-    let response = http::get(url).map_err(|e| format!("GET {url} failed: {}", e.describe()))?;
+    let shown = redacted_url(url);
+    let response = http::get(url).map_err(|e| format!("GET {shown} failed: {}", e.describe()))?;
     if !response.is_success() {
         let snippet = response.snippet(BODY_SNIPPET_CHARS);
         return Err(format!(
-            "GET {url} answered HTTP {}: {}",
+            "GET {shown} answered HTTP {}: {}",
             response.status,
             snippet.split_whitespace().collect::<Vec<_>>().join(" ")
         ));
     }
-    response.json().map_err(|e| format!("GET {url}: {e}"))
+    response.json().map_err(|e| format!("GET {shown}: {e}"))
 }
 
 #[cfg(test)]

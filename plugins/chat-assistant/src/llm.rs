@@ -2,6 +2,7 @@
 //! (non-streaming) whose system prompt carries the computed market context.
 
 use gateway_sdk::http;
+use gateway_sdk::upstream::redacted_url;
 use serde_json::{Value, json};
 
 /// Longest piece of an error body quoted in an error message.
@@ -48,11 +49,11 @@ impl Llm {
             headers.push(("authorization", bearer));
         }
         let response = http::post_json_with_timeout(&self.url, &headers, &body, self.timeout_ms)
-            .map_err(|e| format!("POST {} failed: {}", self.url, e.describe()))?;
+            .map_err(|e| format!("POST {} failed: {}", redacted_url(&self.url), e.describe()))?;
         if !response.is_success() {
             return Err(format!(
                 "POST {} answered HTTP {}: {}",
-                self.url,
+                redacted_url(&self.url),
                 response.status,
                 response.snippet(BODY_SNIPPET_CHARS)
             ));

@@ -65,7 +65,8 @@ impl EventSource {
         self.checkpoint.settle()?;
         let url = self.url();
         let answer = upstream::get_json(&url)?;
-        let invalid = |e: String| format!("GET {url}: invalid answer: {e}");
+        let shown = upstream::redacted_url(&url);
+        let invalid = |e: String| format!("GET {shown}: invalid answer: {e}");
         let answer = fields::object(&answer).map_err(invalid)?;
         let cursor = fields::cursor(answer).map_err(invalid)?;
         let raw = fields::array(answer, "events").map_err(invalid)?;

@@ -59,7 +59,8 @@ impl HttpPrices {
     /// One request to the service: the valid ticks of its answer.
     fn fetch(&self) -> Result<Vec<Tick>, String> {
         let answer = upstream::get_json(&self.url)?;
-        let parsed = ticks::parse_answer(&answer).map_err(|e| format!("GET {}: {e}", self.url))?;
+        let parsed = ticks::parse_answer(&answer)
+            .map_err(|e| format!("GET {}: {e}", upstream::redacted_url(&self.url)))?;
         if let Some(reason) = parsed.first_reason {
             log::warn(&format!(
                 "dropped {} of {} ticks from the market data service; first: {reason}",

@@ -70,7 +70,8 @@ impl TradingPoller {
         self.checkpoint.settle()?;
         let url = self.url();
         let answer = upstream::get_json(&url)?;
-        let invalid = |e: String| format!("GET {url}: invalid answer: {e}");
+        let shown = upstream::redacted_url(&url);
+        let invalid = |e: String| format!("GET {shown}: invalid answer: {e}");
         let answer = fields::object(&answer).map_err(invalid)?;
         let cursor = fields::cursor(answer).map_err(invalid)?;
         let raw_orders = fields::array(answer, "orders").map_err(invalid)?;
