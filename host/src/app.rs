@@ -20,9 +20,12 @@ use crate::cluster::{Cluster, ClusterError};
 use crate::config::Config;
 use crate::default_plugins;
 use crate::delivery::{Delivery, Mode};
+use crate::limits::chat::ChatSlots;
 use crate::limits::connections::ConnectionCaps;
 use crate::limits::messages::{LIMITER_SWEEP, MessageLimiter};
+use crate::limits::tcp::CappedListener;
 use crate::metrics::Metrics;
+use crate::outbound;
 use crate::plugin::deploy::{Deployer, PluginSources};
 use crate::plugin::engine::{EngineError, PluginEngine};
 use crate::plugin::env::HostServices;
@@ -31,8 +34,13 @@ use crate::plugin::loader::Loader;
 use crate::plugin::registry::Registry;
 use crate::plugin::watch::{self, DirWatch};
 use crate::price_cache::PriceCache;
+use crate::protocol::MAX_TRANSPORT_MESSAGE_BYTES;
 use crate::store::orders::Bounds;
 use crate::store::{LocalJournal, Store, StoreError};
+
+/// How long an Engine.IO session may stay open without a Socket.IO
+/// CONNECT (the authenticated handshake) before it is closed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything the handlers share.
 pub struct Gateway {
@@ -44,6 +52,8 @@ pub struct Gateway {
     pub(crate) caps: Arc<ConnectionCaps>,
     /// Per-user message budget.
     pub(crate) limiter: MessageLimiter,
+    /// Chat questions in flight per user.
+    pub(crate) chat_slots: ChatSlots,
     /// The cluster, in cluster mode.
     pub(crate) cluster: Option<Arc<Cluster>>,
     /// Per-user limits across the cluster, in cluster mode.
@@ -126,11 +136,7 @@ pub async fn start(
     secret: Option<String>,
     listener: TcpListener,
 ) -> Result<Running, StartError> {
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("gateway/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a default reqwest client builds");
-    let auth = Authenticator::new(&config, secret.as_deref(), http.clone())?;
+    let auth = Authenticator::new(&config, secret.as_deref(), outbound::gateway_client())?;
     let market = Arc::new(PriceCache::new(config.price_history_minutes));
     let registry = Arc::new(Registry::default());
     let metrics = Arc::new(Metrics::new(registry.clone()));
@@ -201,7 +207,7 @@ pub async fn start(
     let services = HostServices {
         kv: Arc::new(kv),
         market,
-        http,
+        http: outbound::plugin_client(),
         runtime: tokio::runtime::Handle::current(),
         default_limits: limits,
     };
@@ -239,6 +245,7 @@ pub async fn start(
             config.max_connections_per_user,
         )),
         limiter,
+        chat_slots: ChatSlots::new(config.chat_max_pending_per_user),
         cluster,
         user_limits,
         leases,
@@ -253,7 +260,10 @@ pub async fn start(
     });
     spawn_limiter_sweep(&gateway);
     let (layer, io) = SocketIo::builder()
-        .max_payload(1 << 20)
+        .max_payload(MAX_TRANSPORT_MESSAGE_BYTES as u64)
+        .ws_max_frame_size(MAX_TRANSPORT_MESSAGE_BYTES)
+        .ws_max_message_size(MAX_TRANSPORT_MESSAGE_BYTES)
+        .connect_timeout(CONNECT_TIMEOUT)
         .max_buffer_size(gateway.config.socket_buffer_packets.max(4))
         .build_layer();
     crate::socket::attach(&io, gateway.clone());
@@ -261,16 +271,14 @@ pub async fn start(
         .layer(layer)
         .layer(crate::http::cors(&gateway.config));
     let addr = listener.local_addr()?;
+    let listener = CappedListener::new(listener, gateway.config.tcp_connection_cap());
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await
+        axum::serve(listener, router.into_make_service())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
     });
     tracing::info!(%addr, "gateway listening");
     Ok(Running {

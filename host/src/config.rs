@@ -86,10 +86,15 @@ pub struct Config {
     pub max_websocket_connections: usize,
     /// `MAX_CONNECTIONS_PER_USER`: connections per user.
     pub max_connections_per_user: usize,
+    /// `MAX_TCP_CONNECTIONS`: open TCP connections of any kind (0: twice
+    /// `MAX_WEBSOCKET_CONNECTIONS` plus 256).
+    pub max_tcp_connections: usize,
     /// `MAX_MESSAGES_PER_MINUTE`: client events per user per minute (token bucket).
     pub max_messages_per_minute: u32,
     /// `MAX_SYMBOLS_PER_SOCKET`: price subscriptions per socket.
     pub max_symbols_per_socket: usize,
+    /// `CHAT_MAX_PENDING_PER_USER`: chat questions a user may have unanswered at once.
+    pub chat_max_pending_per_user: usize,
     /// `FLOOD_DISCONNECT_AFTER`: rate-limited events in a row before a disconnect.
     pub flood_disconnect_after: u32,
     /// `SOCKET_BUFFER_PACKETS`: packets queued per socket before it counts as congested.
@@ -160,8 +165,10 @@ impl Default for Config {
             user_service_cache_secs: 30,
             max_websocket_connections: 1000,
             max_connections_per_user: 5,
+            max_tcp_connections: 0,
             max_messages_per_minute: 60,
             max_symbols_per_socket: 50,
+            chat_max_pending_per_user: 2,
             flood_disconnect_after: 20,
             socket_buffer_packets: 256,
             slow_socket_timeout_ms: 30_000,
@@ -211,8 +218,10 @@ const VARIABLES: &[&str] = &[
     "USER_SERVICE_CACHE_SECS",
     "MAX_WEBSOCKET_CONNECTIONS",
     "MAX_CONNECTIONS_PER_USER",
+    "MAX_TCP_CONNECTIONS",
     "MAX_MESSAGES_PER_MINUTE",
     "MAX_SYMBOLS_PER_SOCKET",
+    "CHAT_MAX_PENDING_PER_USER",
     "FLOOD_DISCONNECT_AFTER",
     "SOCKET_BUFFER_PACKETS",
     "SLOW_SOCKET_TIMEOUT_MS",
@@ -303,6 +312,23 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        if self.jwt_leeway_secs > crate::auth::MAX_LEEWAY_SECS {
+            return Err(ConfigError::Inconsistent(format!(
+                "JWT_LEEWAY_SECS must be at most {}, got {}",
+                crate::auth::MAX_LEEWAY_SECS,
+                self.jwt_leeway_secs
+            )));
+        }
+        if self
+            .service_token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(ConfigError::Inconsistent(
+                "SERVICE_TOKEN is empty: set a secret, or unset it to accept admin tokens only"
+                    .into(),
+            ));
+        }
         if self.max_messages_per_minute == 0 {
             return Err(ConfigError::Inconsistent(
                 "MAX_MESSAGES_PER_MINUTE must be at least 1".into(),
@@ -330,6 +356,18 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// Open TCP connections allowed: `MAX_TCP_CONNECTIONS`, or room for
+    /// every socket on two connections (long-polling) plus the HTTP API.
+    pub fn tcp_connection_cap(&self) -> usize {
+        match self.max_tcp_connections {
+            0 => self
+                .max_websocket_connections
+                .saturating_mul(2)
+                .saturating_add(256),
+            n => n,
+        }
     }
 
     /// The default limits plugins get unless their manifest says otherwise.
@@ -475,5 +513,30 @@ mod tests {
         );
         c.frontend_url = "*".into();
         assert_eq!(c.cors_origins(), None);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any values of the known variables load or are refused with an
+        /// error; nothing panics, and what loads passes the checks.
+        #[test]
+        fn proptest_environment_never_panics(
+            values in prop::collection::vec(
+                (prop::sample::select(VARIABLES.to_vec()), "[ -~]{0,16}"),
+                0..8,
+            ),
+        ) {
+            let vars = values.into_iter().map(|(k, v)| (k.to_owned(), v));
+            if let Ok(config) = Config::load_from(None, vars) {
+                prop_assert!(config.jwt_leeway_secs <= crate::auth::MAX_LEEWAY_SECS);
+                prop_assert!(config.max_messages_per_minute >= 1);
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod delivery;
 pub(crate) mod http;
 pub(crate) mod limits;
 pub(crate) mod metrics;
+pub mod outbound;
 pub mod plugin;
 pub mod price_cache;
 pub mod protocol;

@@ -4,6 +4,8 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// The bearer token of `headers`, if any.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -11,6 +13,15 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Whether `presented` is the shared `secret`, compared in constant time.
+/// Both sides are hashed first, so neither their bytes nor the secret's
+/// length show in how long the comparison takes.
+pub(crate) fn is_secret(presented: &str, secret: &str) -> bool {
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(secret.as_bytes());
+    a.ct_eq(&b).into()
 }
 
 /// The `token` parameter of a query string, percent-decoded.
@@ -43,6 +54,14 @@ mod tests {
     }
 
     #[test]
+    fn secrets_match_only_exactly() {
+        assert!(is_secret("s3cret", "s3cret"));
+        assert!(!is_secret("s3cre", "s3cret"));
+        assert!(!is_secret("s3cret ", "s3cret"));
+        assert!(!is_secret("", "s3cret"));
+    }
+
+    #[test]
     fn query_tokens_are_percent_decoded() {
         assert_eq!(
             query_token(Some("EIO=4&token=a.b%2Ec")),
@@ -51,5 +70,29 @@ mod tests {
         assert_eq!(query_token(Some("token=abc%")), Some("abc%".into()));
         assert_eq!(query_token(Some("x=1")), None);
         assert_eq!(query_token(None), None);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any header or query yields a token only when one is there, and
+        /// a bearer token is never empty or padded.
+        #[test]
+        fn proptest_token_extraction_never_panics(header in "[ -~]{0,60}", query in "[ -~]{0,60}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&header) {
+                h.insert(AUTHORIZATION, v);
+            }
+            if let Some(t) = bearer(&h) {
+                prop_assert!(!t.is_empty() && t.trim() == t);
+            }
+            let _ = query_token(Some(&query));
+        }
     }
 }

@@ -9,6 +9,7 @@ mod jwks;
 mod mint;
 mod user_service;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
@@ -79,7 +80,7 @@ impl AuthError {
 /// Where verification keys come from.
 enum Keys {
     Static(DecodingKey),
-    Jwks(Jwks),
+    Jwks(Arc<Jwks>),
 }
 
 /// Why the authenticator could not be built.
@@ -97,6 +98,15 @@ pub enum AuthSetupError {
         reason: String,
     },
 }
+
+/// The largest clock-skew allowance accepted, in seconds.
+pub const MAX_LEEWAY_SECS: u64 = 60;
+
+/// The longest token read; longer ones are refused before any parsing.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The longest user id (`sub`).
+const MAX_SUB_BYTES: usize = 256;
 
 /// Verifies client tokens.
 pub struct Authenticator {
@@ -121,16 +131,23 @@ impl Authenticator {
             JwtAlgorithm::ES256 => Algorithm::ES256,
         };
         let mut validation = Validation::new(alg);
-        validation.leeway = config.jwt_leeway_secs;
+        validation.leeway = config.jwt_leeway_secs.min(MAX_LEEWAY_SECS);
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience is required, not only checked
+        // when present (jsonwebtoken checks absent claims only if required).
+        let mut required = vec!["exp", "sub"];
         if let Some(iss) = &config.jwt_issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
         match &config.jwt_audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         let keys = match (alg, &config.jwt_public_key_file, &config.jwks_url) {
             (Algorithm::HS256, ..) => Keys::Static(DecodingKey::from_secret(
                 secret.ok_or(AuthSetupError::MissingSecret)?.as_bytes(),
@@ -148,7 +165,7 @@ impl Authenticator {
                 };
                 Keys::Static(key.map_err(|e| bad(e.to_string()))?)
             }
-            (_, None, Some(url)) => Keys::Jwks(Jwks::new(url)),
+            (_, None, Some(url)) => Keys::Jwks(Jwks::new(url, http.clone())),
             (_, None, None) => unreachable!("Config::check requires a key source for RS256/ES256"),
         };
         let users = config.user_service_url.as_deref().map(|url| {
@@ -159,7 +176,7 @@ impl Authenticator {
             )
         });
         Ok(Self {
-            leeway_secs: config.jwt_leeway_secs,
+            leeway_secs: validation.leeway,
             validation,
             keys,
             http,
@@ -172,6 +189,11 @@ impl Authenticator {
         if token.trim().is_empty() {
             return Err(AuthError::Missing);
         }
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Invalid(format!(
+                "the token is longer than {MAX_TOKEN_BYTES} bytes"
+            )));
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| AuthError::Invalid(describe(e.kind())))?;
         if !self.validation.algorithms.contains(&header.alg) {
@@ -182,7 +204,7 @@ impl Authenticator {
         }
         let key = match &self.keys {
             Keys::Static(k) => k.clone(),
-            Keys::Jwks(jwks) => jwks.key(&self.http, header.kid.as_deref()).await?,
+            Keys::Jwks(jwks) => jwks.key(header.kid.as_deref()).await?,
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
             match e.kind() {
@@ -190,8 +212,16 @@ impl Authenticator {
                 other => AuthError::Invalid(describe(other)),
             }
         })?;
-        if data.claims.sub.trim().is_empty() {
+        let sub = data.claims.sub.as_str();
+        if sub.trim().is_empty() {
             return Err(AuthError::Invalid("the token's `sub` is empty".into()));
+        }
+        // A user id is a path segment of the user service's URL, and `.` and
+        // `..` would climb out of `/users/` however they are encoded.
+        if sub == "." || sub == ".." || sub.len() > MAX_SUB_BYTES {
+            return Err(AuthError::Invalid(
+                "the token's `sub` is not a usable user id".into(),
+            ));
         }
         Ok(data.claims)
     }
@@ -321,5 +351,66 @@ mod tests {
         assert!(
             matches!(a.verify(&hs384).await.unwrap_err(), AuthError::Invalid(m) if m.contains("HS384"))
         );
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn authenticator() -> Authenticator {
+        Authenticator::new(&Config::default(), Some("s3cret"), reqwest::Client::new()).unwrap()
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    proptest! {
+        /// Any string, or three base64 parts of anything, is refused with
+        /// an auth code and never panics.
+        #[test]
+        fn proptest_garbage_tokens_are_refused(
+            text in ".{0,200}",
+            parts in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..60), 3),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let auth = authenticator();
+            let dotted = parts.iter().map(|p| b64(p)).collect::<Vec<_>>().join(".");
+            for token in [text, dotted] {
+                let err = rt.block_on(auth.verify(&token)).unwrap_err();
+                prop_assert!(matches!(err, AuthError::Missing | AuthError::Invalid(_)), "{:?}", err);
+            }
+        }
+
+        /// Correctly signed tokens with any claims are accepted only with a
+        /// usable `sub` and an `exp` ahead.
+        #[test]
+        fn proptest_signed_claims_are_checked(
+            sub in prop_oneof![".{0,300}".prop_map(serde_json::Value::from), any::<i64>().prop_map(serde_json::Value::from)],
+            exp_offset in -7200i64..7200,
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let now = (crate::time::now_ms() / 1000) as i64;
+            let claims = serde_json::json!({ "sub": sub, "exp": now + exp_offset });
+            let token = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(Algorithm::HS256),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
+            )
+            .unwrap();
+            match rt.block_on(authenticator().verify(&token)) {
+                Ok(c) => {
+                    prop_assert_eq!(Some(c.sub.as_str()), sub.as_str());
+                    prop_assert!(!c.sub.trim().is_empty() && c.sub != "." && c.sub != "..");
+                    prop_assert!(c.sub.len() <= MAX_SUB_BYTES);
+                    prop_assert!(exp_offset > -(MAX_LEEWAY_SECS as i64) - 1);
+                }
+                Err(e) => prop_assert!(matches!(e, AuthError::Invalid(_) | AuthError::Expired)),
+            }
+        }
     }
 }

@@ -59,7 +59,7 @@ impl UserService {
                     Ok(r) if r.status().is_success() => self.remember(user, true),
                     Ok(r) if r.status().is_client_error() => self.remember(user, false),
                     Ok(r) => return self.unreachable(&format!("answered {}", r.status())),
-                    Err(e) => return self.unreachable(&e.to_string()),
+                    Err(e) => return self.unreachable(&crate::outbound::describe(e)),
                 }
             }
         };
@@ -82,7 +82,7 @@ impl UserService {
     }
 
     fn unreachable(&self, why: &str) -> Result<(), AuthError> {
-        tracing::warn!(url = %self.url, "user service unavailable: {why}");
+        tracing::warn!(url = %gateway_contract::redacted_url(&self.url), "user service unavailable: {why}");
         if self.fail_open {
             Ok(())
         } else {

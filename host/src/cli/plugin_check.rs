@@ -41,7 +41,7 @@ pub(super) async fn check(
     let services = HostServices {
         kv: Arc::new(KvStore::in_memory()),
         market: Arc::new(PriceCache::new(1)),
-        http: reqwest::Client::new(),
+        http: crate::outbound::plugin_client(),
         runtime: tokio::runtime::Handle::current(),
         default_limits: config.plugin_limits(),
     };

@@ -10,9 +10,16 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{Config, JwtAlgorithm, LogFormat};
 
+/// Crates that log whole messages at trace level (a Socket.IO CONNECT
+/// carries its token): capped at debug whatever `LOG_LEVEL` says.
+const PAYLOAD_LOGGERS: &[&str] = &["tungstenite", "tokio_tungstenite"];
+
 fn init_logs(config: &Config) -> Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
-    let filter = EnvFilter::try_new(&config.log_level)
+    let mut filter = EnvFilter::try_new(&config.log_level)
         .with_context(|| format!("LOG_LEVEL {:?}", config.log_level))?;
+    for target in PAYLOAD_LOGGERS {
+        filter = filter.add_directive(format!("{target}=debug").parse()?);
+    }
     let (file_layer, guard) = match &config.log_file {
         Some(path) => {
             let dir = path
@@ -61,7 +68,8 @@ pub(super) async fn serve(config: Config) -> Result<()> {
                 Some("Developer"),
                 Duration::from_secs(24 * 3600),
             );
-            tracing::warn!("dev token for user `dev` (admin, 24 h): {token}");
+            // Printed, not logged: no token goes into the log stream.
+            eprintln!("dev token for user `dev` (admin, 24 h): {token}");
         }
     }
     let addr = format!("{}:{}", config.host, config.port);

@@ -9,6 +9,13 @@
 //! for its own subscribers). Messages published while a node's subscription
 //! is down (Redis restarting) do not reach that node.
 //!
+//! Redis is inside the trust boundary (protect it with ACLs and TLS,
+//! `rediss://`): only channels under this gateway's prefix are read, and
+//! what arrives is parsed into its typed shape and held to the rules
+//! applied to plugin output (symbol and event-type patterns, finite prices,
+//! no ticks from the future), but a client able to publish there can still
+//! send any user a well-formed notification.
+//!
 //! Order notifications and events resolve their [`Uplink`] call once Redis
 //! has them (sequenced, or published with their id remembered), so a
 //! poller's next poll, which stores its position, never moves past what
@@ -314,7 +321,11 @@ fn dispatch(cluster: &Cluster, delivery: &Arc<Delivery>, channel: &str, payload:
     };
     match name {
         "ticks" => match serde_json::from_str::<Vec<Tick>>(payload) {
-            Ok(ticks) => delivery.publish_ticks(ticks),
+            Ok(mut ticks) => {
+                let now = crate::time::now_ms();
+                ticks.retain(|t| t.refusal(now).is_none());
+                delivery.publish_ticks(ticks);
+            }
             Err(e) => tracing::warn!("unreadable ticks from the cluster: {e}"),
         },
         "orders" => match parse_published(payload) {
@@ -322,6 +333,9 @@ fn dispatch(cluster: &Cluster, delivery: &Arc<Delivery>, channel: &str, payload:
             None => tracing::warn!("unreadable order notification from the cluster"),
         },
         "events" => match serde_json::from_str::<WireEvent>(payload) {
+            Ok(WireEvent { event, .. }) if let Some(why) = event.refusal() => {
+                tracing::warn!(event = %event.id, "event from the cluster refused: {why}");
+            }
             Ok(WireEvent { mut event, targets }) => {
                 event.target_user_ids = targets;
                 let delivery = delivery.clone();

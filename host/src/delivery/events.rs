@@ -2,14 +2,18 @@
 //! before is dropped), then offered to the event filter plugins together
 //! with the sockets that subscribed to its type (and, when it names target
 //! users, are theirs), and delivered to the sockets every filter accepts. A
-//! filter that fails is skipped. In cluster mode every node filters and
-//! delivers to its own sockets.
+//! filter that fails is asked once more; if it fails again, its manifest's
+//! `[failure] filter` decides: `closed` (the default) drops the event for
+//! the subscribers it was asked about, `open` keeps them. In cluster mode
+//! every node filters and delivers to its own sockets.
 
 use std::sync::Arc;
 
 use super::{Delivery, Mode, NotAccepted};
-use crate::plugin::PluginKind;
+use crate::plugin::manifest::FilterFailure;
+use crate::plugin::registry::Slot;
 use crate::plugin::version::Subscriber;
+use crate::plugin::{CallError, PluginKind};
 use crate::protocol::payloads::Event;
 use crate::protocol::server;
 
@@ -74,18 +78,22 @@ impl Delivery {
                     }
                 })
                 .collect();
-            let ev = event.clone();
-            match slot
-                .call(|v| async move { v.filter(&ev, &subscribers).await })
-                .await
-            {
+            match filter_with_retry(&slot, &event, subscribers).await {
                 Ok(flags) => {
                     for (&i, ok) in idx.iter().zip(flags) {
                         keep[i] = ok;
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(plugin = slot.name(), event = %event.id, "event filter failed, skipped: {e}")
+                    let policy = slot
+                        .current()
+                        .map_or(FilterFailure::Closed, |v| v.env.failure.filter);
+                    tracing::warn!(plugin = slot.name(), event = %event.id, ?policy, "event filter failed: {e}");
+                    if policy == FilterFailure::Closed {
+                        for &i in &idx {
+                            keep[i] = false;
+                        }
+                    }
                 }
             }
         }
@@ -96,4 +104,33 @@ impl Delivery {
             self.deliver_notification(outlet, server::EVENT_NOTIFICATION, &raw);
         }
     }
+}
+
+/// Asks filter `slot` about `event`, once more if the first call failed
+/// in the plugin (a trapped instance is replaced in between); not after a
+/// wall-clock overrun, an open circuit or a stall, which would only wait
+/// again.
+async fn filter_with_retry(
+    slot: &Slot,
+    event: &Event,
+    subscribers: Vec<Subscriber>,
+) -> Result<Vec<bool>, CallError> {
+    let mut last = None;
+    for _ in 0..2 {
+        let (ev, subs) = (event.clone(), subscribers.clone());
+        match slot
+            .call(|v| async move { v.filter(&ev, &subs).await })
+            .await
+        {
+            Ok(flags) => return Ok(flags),
+            Err(
+                e @ (CallError::CircuitOpen { .. }
+                | CallError::Stalled { .. }
+                | CallError::WallClock { .. }
+                | CallError::Unloaded),
+            ) => return Err(e),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or(CallError::Unloaded))
 }

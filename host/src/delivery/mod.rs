@@ -432,7 +432,24 @@ fn describe(outlet: &Outlet, subs: Subscriptions) -> ConnectionInfo {
 }
 
 impl SourceSink for Delivery {
-    fn ticks(&self, _plugin: &str, ticks: Vec<Tick>) {
+    fn ticks(&self, plugin: &str, mut ticks: Vec<Tick>) {
+        let now = crate::time::now_ms();
+        let before = ticks.len();
+        let mut why = None;
+        ticks.retain(|t| match t.refusal(now) {
+            None => true,
+            Some(reason) => {
+                why.get_or_insert(reason);
+                false
+            }
+        });
+        if let Some(why) = why {
+            tracing::warn!(
+                plugin,
+                refused = before - ticks.len(),
+                "ticks refused: {why}"
+            );
+        }
         match &self.mode {
             Mode::Local { .. } => self.publish_ticks(ticks),
             Mode::Cluster { uplink } => uplink.ticks(ticks),
@@ -441,9 +458,17 @@ impl SourceSink for Delivery {
 
     fn orders(
         &self,
-        _plugin: &str,
-        batch: OrderBatch,
+        plugin: &str,
+        mut batch: OrderBatch,
     ) -> BoxFuture<'static, Result<(), NotAccepted>> {
+        let dropped = batch.drop_unaddressed();
+        if dropped > 0 {
+            tracing::warn!(
+                plugin,
+                dropped,
+                "order notifications without a user dropped"
+            );
+        }
         let me = self.me.clone();
         Box::pin(async move {
             match me.upgrade() {
@@ -455,9 +480,16 @@ impl SourceSink for Delivery {
 
     fn events(
         &self,
-        _plugin: &str,
-        events: Vec<Event>,
+        plugin: &str,
+        mut events: Vec<Event>,
     ) -> BoxFuture<'static, Result<(), NotAccepted>> {
+        events.retain(|e| match e.refusal() {
+            None => true,
+            Some(why) => {
+                tracing::warn!(plugin, event = %e.id, "event refused: {why}");
+                false
+            }
+        });
         let me = self.me.clone();
         Box::pin(async move {
             match me.upgrade() {

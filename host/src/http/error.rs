@@ -19,6 +19,9 @@ pub(crate) enum ApiError {
     /// The body is not what the endpoint takes.
     #[error("{0}")]
     InvalidPayload(String),
+    /// The body is larger than the endpoint reads.
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
     /// No such route.
     #[error("no such endpoint")]
     NotFound,
@@ -36,6 +39,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             ApiError::InvalidPayload(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidPayload),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::InvalidPayload),
             ApiError::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             ApiError::MethodNotAllowed => {

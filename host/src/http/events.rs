@@ -4,16 +4,15 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::ApiError;
 use super::admin::require_admin;
 use crate::app::Gateway;
-use crate::auth::credentials::bearer;
+use crate::auth::credentials::{bearer, is_secret};
 use crate::protocol::is_event_type;
 use crate::protocol::payloads::{Event, Severity};
 
@@ -34,6 +33,8 @@ pub(super) struct NewEvent {
     data: Option<Map<String, Value>>,
 }
 
+/// The largest body read (10 000 targets of 200 bytes each fit).
+const MAX_BODY: usize = 2 * 1024 * 1024;
 const MAX_TITLE: usize = 200;
 const MAX_MESSAGE: usize = 5000;
 const MAX_TARGETS: usize = 10_000;
@@ -82,18 +83,14 @@ impl NewEvent {
 }
 
 /// Accepts the event (202 with its id, once recorded; an id accepted before
-/// is not delivered again) and delivers it in the background.
+/// is not delivered again) and delivers it in the background. The caller is
+/// authenticated before a byte of the body is read.
 pub(super) async fn publish(
     State(g): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Result<Json<NewEvent>, JsonRejection>,
+    request: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let service = g.config.service_token.as_deref();
-    let is_service = service.is_some_and(|t| bearer(&headers) == Some(t));
-    if !is_service {
-        require_admin(&g, &headers).await?;
-    }
-    let Json(new) = body.map_err(|e| ApiError::InvalidPayload(e.body_text()))?;
+    authorize(&g, request.headers()).await?;
+    let new = read_body(request).await?;
     let event = new.into_event()?;
     let id = event.id.clone();
     g.delivery
@@ -102,4 +99,39 @@ pub(super) async fn publish(
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
+}
+
+/// The service token (compared in constant time) or an admin token.
+async fn authorize(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
+    let service = g.config.service_token.as_deref();
+    let presented = bearer(headers);
+    if let (Some(secret), Some(token)) = (service, presented)
+        && is_secret(token, secret)
+    {
+        return Ok(());
+    }
+    require_admin(g, headers).await.map(drop)
+}
+
+/// The JSON body, at most [`MAX_BODY`] bytes.
+async fn read_body(request: Request) -> Result<NewEvent, ApiError> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim();
+            m.eq_ignore_ascii_case("application/json")
+                || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(ApiError::InvalidPayload(
+            "expected `Content-Type: application/json`".into(),
+        ));
+    }
+    let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
+        .await
+        .map_err(|_| ApiError::TooLarge(MAX_BODY))?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidPayload(e.to_string()))
 }

@@ -74,6 +74,7 @@ mod tests {
             max_consecutive_failures: 3,
             backoff_initial_ms: 100,
             backoff_max_ms: 250,
+            ..FailurePolicy::default()
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::LoadError;
+use super::files::{self, FileError};
 use super::loader::{Candidate, Loader};
 use super::manifest::Manifest;
 use super::registry::Registry;
@@ -59,7 +60,7 @@ pub struct Deployer {
     registry: Arc<Registry>,
     sink: Arc<dyn SourceSink>,
     leases: Option<Arc<Leases>>,
-    sources: PluginSources,
+    sources: Arc<PluginSources>,
     /// One lock per plugin name: syncs of one name run in order, different
     /// names in parallel.
     locks: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -79,7 +80,7 @@ impl Deployer {
             registry,
             sink,
             leases: None,
-            sources,
+            sources: Arc::new(sources),
             locks: parking_lot::Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
         }
@@ -146,7 +147,16 @@ impl Deployer {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
-        let candidate = match self.candidate(name) {
+        let (sources, owned) = (self.sources.clone(), name.to_owned());
+        let found = tokio::task::spawn_blocking(move || candidate(&sources, &owned))
+            .await
+            .unwrap_or_else(|e| {
+                Err(LoadError::Read {
+                    path: name.to_owned(),
+                    reason: format!("reading panicked: {e}"),
+                })
+            });
+        let candidate = match found {
             Ok(Some(c)) => c,
             Ok(None) => {
                 if self.registry.remove(name).is_some() {
@@ -229,57 +239,53 @@ impl Deployer {
             _ => "(embedded)".into(),
         }
     }
+}
 
-    /// What `name` should run now, if anything.
-    fn candidate(&self, name: &str) -> Result<Option<Candidate>, LoadError> {
-        let default = self.sources.defaults.iter().find(|d| d.name == name);
-        let mut manifest = default.map(|d| d.manifest.clone()).unwrap_or_default();
-        let mut file = None;
-        if let Some(dir) = &self.sources.dir {
-            let toml = dir.join(format!("{name}.toml"));
-            match std::fs::read_to_string(&toml) {
-                Ok(text) => {
-                    let parsed = Manifest::parse(&text).map_err(|e| LoadError::Manifest {
-                        path: toml.display().to_string(),
-                        reason: e.to_string(),
-                    })?;
-                    manifest = manifest.merged_with(&parsed);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(LoadError::Read {
-                        path: toml.display().to_string(),
-                        reason: e.to_string(),
-                    });
-                }
-            }
-            let wasm = dir.join(format!("{name}.wasm"));
-            match std::fs::read(&wasm) {
-                Ok(bytes) => file = Some((wasm, bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(LoadError::Read {
-                        path: wasm.display().to_string(),
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        }
-        if let Some(over) = self.sources.overrides.get(name) {
-            manifest = manifest.merged_with(over);
-        }
-        let (wasm, source) = match (file, default) {
-            (Some((path, bytes)), _) => (Arc::from(bytes), PluginSource::File(path)),
-            (None, Some(d)) => (d.wasm.clone(), PluginSource::Embedded),
-            (None, None) => return Ok(None),
+/// What `name` should run now, if anything. Blocking: it reads files.
+fn candidate(sources: &PluginSources, name: &str) -> Result<Option<Candidate>, LoadError> {
+    let default = sources.defaults.iter().find(|d| d.name == name);
+    let mut manifest = default.map(|d| d.manifest.clone()).unwrap_or_default();
+    let mut file = None;
+    if let Some(dir) = &sources.dir {
+        let toml = dir.join(format!("{name}.toml"));
+        let unreadable = |path: &Path, e: FileError| LoadError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
         };
-        Ok(Some(Candidate {
-            name: name.to_owned(),
-            wasm,
-            source,
-            manifest,
-        }))
+        if let Some(bytes) =
+            files::read(&toml, files::MAX_MANIFEST_BYTES).map_err(|e| unreadable(&toml, e))?
+        {
+            let text = String::from_utf8(bytes).map_err(|e| LoadError::Manifest {
+                path: toml.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let parsed = Manifest::parse(&text).map_err(|e| LoadError::Manifest {
+                path: toml.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            manifest = manifest.merged_with(&parsed);
+        }
+        let wasm = dir.join(format!("{name}.wasm"));
+        if let Some(bytes) =
+            files::read(&wasm, files::MAX_WASM_BYTES).map_err(|e| unreadable(&wasm, e))?
+        {
+            file = Some((wasm, bytes));
+        }
     }
+    if let Some(over) = sources.overrides.get(name) {
+        manifest = manifest.merged_with(over);
+    }
+    let (wasm, source) = match (file, default) {
+        (Some((path, bytes)), _) => (Arc::from(bytes), PluginSource::File(path)),
+        (None, Some(d)) => (d.wasm.clone(), PluginSource::Embedded),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Candidate {
+        name: name.to_owned(),
+        wasm,
+        source,
+        manifest,
+    }))
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::state::{MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES};
+
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
@@ -46,7 +48,12 @@ impl PluginEngine {
             .total_core_instances(POOL_INSTANCES * 2)
             .total_memories(POOL_INSTANCES * 2)
             .total_tables(POOL_INSTANCES * 2)
-            .max_memory_size(max_memory_bytes);
+            .max_memory_size(max_memory_bytes)
+            // One plugin instance cannot take a large share of the slots
+            // every plugin shares.
+            .max_memories_per_component(MAX_MEMORIES as u32)
+            .max_tables_per_component(MAX_TABLES as u32)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES as u32);
         let (engine, pooling) = match Engine::new(
             base_config().allocation_strategy(InstanceAllocationStrategy::Pooling(pool)),
         ) {

@@ -15,6 +15,20 @@ pub enum CallError {
         /// The deadline.
         deadline_ms: u64,
     },
+    /// The call ran longer than its wall-clock deadline (blocked, not
+    /// computing); its instance was abandoned and replaced.
+    #[error("wall-clock deadline of {wall_ms} ms exceeded; the instance was replaced")]
+    WallClock {
+        /// The deadline.
+        wall_ms: u64,
+    },
+    /// So many instances got stuck that the version refuses calls until it
+    /// is replaced.
+    #[error("stalled: {stuck} instances stuck past their wall-clock deadline; replace the plugin")]
+    Stalled {
+        /// Instances stuck.
+        stuck: usize,
+    },
     /// The instance grew past its memory cap; it was discarded.
     #[error("memory cap of {cap_mib} MiB exceeded")]
     MemoryExceeded {
@@ -68,6 +82,8 @@ impl CallError {
     pub fn code(&self) -> &'static str {
         match self {
             CallError::Timeout { .. } => "timeout",
+            CallError::WallClock { .. } => "wall_clock",
+            CallError::Stalled { .. } => "stalled",
             CallError::MemoryExceeded { .. } => "memory",
             CallError::Trap(_) => "trap",
             CallError::Plugin(_) => "plugin",

@@ -5,13 +5,14 @@
 //! Blocking throughout: run it off the async runtime.
 
 use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
 use super::engine::PluginEngine;
 use super::env::{HostServices, PluginEnv};
-use super::error::LoadError;
+use super::error::{CallError, LoadError};
 use super::instance::Live;
 use super::kind::PluginKind;
 use super::manifest::Manifest;
@@ -82,8 +83,8 @@ impl Loader {
             reason: format!("{e:#}"),
         })?;
         let env = Arc::new(PluginEnv::new(&c.name, &c.manifest, &self.services));
-        let mut live = Live::start(engine, &pre, &env).map_err(LoadError::Startup)?;
-        let description = describe(&mut live).map_err(LoadError::Startup)?;
+        let description =
+            start_and_describe(engine, &pre, &env, kind).map_err(LoadError::Startup)?;
         Ok(Validated {
             kind,
             description,
@@ -111,5 +112,39 @@ impl Loader {
             env: v.env,
             pool,
         })
+    }
+}
+
+/// Instantiates the plugin, runs `init` and `describe`, within the kind's
+/// wall-clock deadline: on a thread of its own, abandoned (with its
+/// instance) if it blocks past the deadline.
+fn start_and_describe(
+    engine: &wasmtime::Engine,
+    pre: &Pre,
+    env: &Arc<PluginEnv>,
+    kind: PluginKind,
+) -> Result<Description, CallError> {
+    let wall = env.limits.wall(kind);
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let (engine, pre, env_) = (engine.clone(), pre.clone(), env.clone());
+    std::thread::Builder::new()
+        .name(format!("plugin-check-{}", env.name))
+        .spawn(move || {
+            let described = Live::start(&engine, &pre, &env_).and_then(|mut l| describe(&mut l));
+            // The loader may have given up waiting.
+            let _ = tx.send(described);
+        })
+        .map_err(|e| CallError::Init(format!("cannot start a thread: {e}")))?;
+    match rx.recv_timeout(wall) {
+        Ok(described) => described,
+        Err(RecvTimeoutError::Timeout) => {
+            tracing::warn!(plugin = %env.name, "start-up check stuck past its wall-clock deadline; abandoned");
+            Err(CallError::WallClock {
+                wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
+            })
+        }
+        Err(RecvTimeoutError::Disconnected) => Err(CallError::Trap(
+            "the start-up check ended without an answer".into(),
+        )),
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::PluginKind;
+
 /// A plugin's manifest; every field is optional.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +71,8 @@ impl ConfigValue {
 pub struct LimitsOverride {
     /// CPU deadline of one call.
     pub deadline_ms: Option<u64>,
+    /// Wall-clock deadline of one call (CPU, host imports and waiting).
+    pub wall_ms: Option<u64>,
     /// Linear memory cap.
     pub memory_mib: Option<u64>,
     /// Timeout of one outbound HTTP request.
@@ -89,6 +93,23 @@ pub struct FailureOverride {
     pub backoff_initial_ms: Option<u64>,
     /// Longest pause.
     pub backoff_max_ms: Option<u64>,
+    /// What an event filter's failure means for the event (event filters only).
+    pub filter: Option<FilterFailure>,
+}
+
+/// What happens to an event when an event filter fails on it (after one
+/// retry): `closed` (the default) delivers it to none of the subscribers
+/// the filter was asked about, so a filter that enforces who may see what
+/// never leaks an event by failing; `open` delivers it to all of them, for
+/// filters that only trim noise.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterFailure {
+    /// Deliver to none of the subscribers asked about.
+    #[default]
+    Closed,
+    /// Deliver to all of the subscribers asked about.
+    Open,
 }
 
 /// Resolved resource limits of a plugin.
@@ -96,7 +117,10 @@ pub struct FailureOverride {
 pub struct Limits {
     /// CPU deadline of one call, in ms.
     pub deadline_ms: u64,
-    /// Linear memory cap, in MiB.
+    /// Wall-clock deadline of one call, in ms; unset, the kind's default
+    /// ([`default_wall`]).
+    pub wall_ms: Option<u64>,
+    /// Linear memory cap, in MiB (all of an instance's memories together).
     pub memory_mib: u64,
     /// Timeout of one outbound HTTP request, in ms.
     pub http_timeout_ms: u64,
@@ -110,6 +134,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             deadline_ms: 100,
+            wall_ms: None,
             memory_mib: 64,
             http_timeout_ms: 5_000,
             http_max_response_bytes: 1 << 20,
@@ -123,12 +148,14 @@ impl Limits {
     pub fn apply(&mut self, o: &LimitsOverride) {
         let LimitsOverride {
             deadline_ms,
+            wall_ms,
             memory_mib,
             http_timeout_ms,
             http_max_response_bytes,
             kv_max_bytes,
         } = o;
         self.deadline_ms = deadline_ms.unwrap_or(self.deadline_ms);
+        self.wall_ms = wall_ms.or(self.wall_ms);
         self.memory_mib = memory_mib.unwrap_or(self.memory_mib);
         self.http_timeout_ms = http_timeout_ms.unwrap_or(self.http_timeout_ms);
         self.http_max_response_bytes =
@@ -141,9 +168,29 @@ impl Limits {
         Duration::from_millis(self.deadline_ms)
     }
 
+    /// The wall-clock deadline of one call into a plugin of `kind`: never
+    /// shorter than the CPU deadline.
+    pub fn wall(&self, kind: PluginKind) -> Duration {
+        Duration::from_millis(
+            self.wall_ms
+                .unwrap_or_else(|| default_wall(kind))
+                .max(self.deadline_ms),
+        )
+    }
+
     /// The memory cap in bytes.
     pub fn memory_bytes(&self) -> usize {
         usize::try_from(self.memory_mib << 20).unwrap_or(usize::MAX)
+    }
+}
+
+/// The wall-clock deadline of a call into a plugin of `kind` whose manifest
+/// sets none, in ms: sources may make a few upstream requests per poll, a
+/// chat reply may wait on an LLM.
+pub fn default_wall(kind: PluginKind) -> u64 {
+    match kind {
+        PluginKind::PriceSource | PluginKind::OrderPoller | PluginKind::EventFilter => 15_000,
+        PluginKind::ChatResponder => 30_000,
     }
 }
 
@@ -156,6 +203,8 @@ pub struct FailurePolicy {
     pub backoff_initial_ms: u64,
     /// Longest pause, in ms.
     pub backoff_max_ms: u64,
+    /// What an event filter's failure means for the event.
+    pub filter: FilterFailure,
 }
 
 impl Default for FailurePolicy {
@@ -164,6 +213,7 @@ impl Default for FailurePolicy {
             max_consecutive_failures: 5,
             backoff_initial_ms: 1_000,
             backoff_max_ms: 60_000,
+            filter: FilterFailure::Closed,
         }
     }
 }
@@ -176,6 +226,7 @@ impl FailurePolicy {
             .unwrap_or(self.max_consecutive_failures);
         self.backoff_initial_ms = o.backoff_initial_ms.unwrap_or(self.backoff_initial_ms);
         self.backoff_max_ms = o.backoff_max_ms.unwrap_or(self.backoff_max_ms);
+        self.filter = o.filter.unwrap_or(self.filter);
     }
 }
 
@@ -196,6 +247,7 @@ impl Manifest {
         let l = &over.limits;
         let s = &mut self.limits;
         s.deadline_ms = l.deadline_ms.or(s.deadline_ms);
+        s.wall_ms = l.wall_ms.or(s.wall_ms);
         s.memory_mib = l.memory_mib.or(s.memory_mib);
         s.http_timeout_ms = l.http_timeout_ms.or(s.http_timeout_ms);
         s.http_max_response_bytes = l.http_max_response_bytes.or(s.http_max_response_bytes);
@@ -205,6 +257,7 @@ impl Manifest {
         s.max_consecutive_failures = f.max_consecutive_failures.or(s.max_consecutive_failures);
         s.backoff_initial_ms = f.backoff_initial_ms.or(s.backoff_initial_ms);
         s.backoff_max_ms = f.backoff_max_ms.or(s.backoff_max_ms);
+        s.filter = f.filter.or(s.filter);
         self.instances = over.instances.or(self.instances);
         self
     }
@@ -228,6 +281,7 @@ mod tests {
             deadline_ms = 50
             [failure]
             max_consecutive_failures = 2
+            filter = "open"
             "#,
         )
         .unwrap();
@@ -237,6 +291,11 @@ mod tests {
         limits.apply(&m.limits);
         assert_eq!(limits.deadline_ms, 50);
         assert_eq!(limits.memory_mib, 64);
+        let mut failure = FailurePolicy::default();
+        assert_eq!(failure.filter, FilterFailure::Closed);
+        failure.apply(&m.failure);
+        assert_eq!(failure.filter, FilterFailure::Open);
+        assert!(Manifest::parse("[failure]\nfilter = \"maybe\"").is_err());
     }
 
     #[test]
@@ -255,5 +314,64 @@ mod tests {
         assert_eq!(m.config["b"].to_config_string(), "3");
         assert_eq!(m.limits.deadline_ms, Some(5));
         assert_eq!(m.limits.memory_mib, Some(8));
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn manifest() -> impl Strategy<Value = Manifest> {
+        let value = prop_oneof![
+            "[ -~]{0,12}".prop_map(ConfigValue::String),
+            any::<i64>().prop_map(ConfigValue::Integer),
+            any::<bool>().prop_map(ConfigValue::Bool),
+        ];
+        (
+            proptest::option::of(any::<bool>()),
+            prop::collection::btree_map("[a-z_]{1,8}", value, 0..4),
+            proptest::option::of(prop::collection::vec("[a-z0-9.:]{1,12}", 0..3)),
+            proptest::option::of(0u64..100_000),
+            proptest::option::of(0u64..100_000),
+            proptest::option::of(prop_oneof![
+                Just(FilterFailure::Open),
+                Just(FilterFailure::Closed)
+            ]),
+            proptest::option::of(0usize..20),
+        )
+            .prop_map(
+                |(enabled, config, hosts, deadline, wall, filter, instances)| Manifest {
+                    enabled,
+                    config,
+                    allowed_hosts: hosts,
+                    limits: LimitsOverride {
+                        deadline_ms: deadline,
+                        wall_ms: wall,
+                        ..LimitsOverride::default()
+                    },
+                    failure: FailureOverride {
+                        filter,
+                        ..FailureOverride::default()
+                    },
+                    instances,
+                },
+            )
+    }
+
+    proptest! {
+        /// Any text parses or is refused with an error; nothing panics.
+        #[test]
+        fn proptest_manifest_text_never_panics(text in "[\\[\\]a-z_=\"0-9. \n{},-]{0,200}") {
+            let _ = Manifest::parse(&text);
+        }
+
+        /// What the gateway writes as a manifest reads back the same.
+        #[test]
+        fn proptest_manifests_round_trip(m in manifest()) {
+            let text = toml::to_string(&m).unwrap();
+            prop_assert_eq!(Manifest::parse(&text).unwrap(), m);
+        }
     }
 }

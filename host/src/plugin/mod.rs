@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod engine;
 pub mod env;
 mod error;
+pub(crate) mod files;
 pub mod instance;
 pub mod kind;
 pub mod kv_store;

@@ -240,7 +240,9 @@ impl Registry {
             .iter()
             .filter_map(|slot| {
                 let v = slot.current()?;
-                let state = if slot.circuit_open() {
+                let state = if v.is_stalled() {
+                    "stalled"
+                } else if slot.circuit_open() {
                     "circuit-open"
                 } else if slot
                     .last_error()
@@ -289,7 +291,8 @@ pub struct PluginStatus {
     pub source: PluginSource,
     /// SHA-256 of its wasm.
     pub sha256: String,
-    /// `running`, `degraded` (failed in the last minute) or `circuit-open`.
+    /// `running`, `degraded` (failed in the last minute), `circuit-open` or
+    /// `stalled` (instances stuck; calls refused until it is replaced).
     pub state: &'static str,
     /// Symbols (price sources).
     pub symbols: Vec<String>,

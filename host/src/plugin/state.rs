@@ -103,11 +103,15 @@ impl CallBudget {
     }
 }
 
-/// Caps a plugin's linear memory; remembers that the cap was hit so the
-/// failure is reported as such rather than as a generic trap.
+/// Caps the linear memory of one plugin instance: all its memories
+/// together (a component may have several), and how many memories, tables
+/// and core instances it may create. Remembers that the memory cap was hit
+/// so the failure is reported as such rather than as a generic trap.
 #[derive(Debug)]
 pub struct MemoryCap {
     max_bytes: usize,
+    /// Bytes of linear memory granted so far, over every memory.
+    granted: usize,
     pub(crate) exceeded: bool,
 }
 
@@ -115,6 +119,7 @@ impl MemoryCap {
     fn new(max_bytes: usize) -> Self {
         Self {
             max_bytes,
+            granted: 0,
             exceeded: false,
         }
     }
@@ -123,21 +128,34 @@ impl MemoryCap {
 /// Most table elements an instance may have.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
+/// Most linear memories one instance may create.
+pub(crate) const MAX_MEMORIES: usize = 4;
+
+/// Most tables one instance may create.
+pub(crate) const MAX_TABLES: usize = 16;
+
+/// Most core instances one instance may create (a component links several
+/// modules; interpreters bundled as components bring dozens).
+pub(crate) const MAX_CORE_INSTANCES: usize = 64;
+
 impl ResourceLimiter for MemoryCap {
+    /// Called when a memory is created (from 0) and when it grows.
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+        let total = self.granted.saturating_add(desired.saturating_sub(current));
+        if total > self.max_bytes {
             self.exceeded = true;
             return Err(wasmtime::format_err!(
-                "memory cap of {} MiB exceeded (wanted {} MiB)",
+                "memory cap of {} MiB exceeded (wanted {} MiB over all memories)",
                 self.max_bytes >> 20,
-                desired >> 20
+                total >> 20
             ));
         }
+        self.granted = total;
         Ok(true)
     }
 
@@ -148,5 +166,39 @@ impl ResourceLimiter for MemoryCap {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_CORE_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_counts_every_memory_of_the_instance() {
+        let mut cap = MemoryCap::new(16 << 20);
+        for _ in 0..3 {
+            assert!(cap.memory_growing(0, 5 << 20, None).unwrap());
+        }
+        assert!(cap.memory_growing(0, 5 << 20, None).is_err());
+        assert!(cap.exceeded);
+        let mut cap = MemoryCap::new(16 << 20);
+        assert!(cap.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(cap.memory_growing(1 << 20, 16 << 20, None).unwrap());
+        assert!(
+            cap.memory_growing(16 << 20, (16 << 20) + 65536, None)
+                .is_err()
+        );
     }
 }

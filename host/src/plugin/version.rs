@@ -6,15 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use tokio::sync::oneshot;
 
 use super::bindings::types as wit;
-use super::capability::chat_stream::ChunkSink;
+use super::capability::chat_stream::{ChunkSink, MAX_REPLY_BYTES};
 use super::env::PluginEnv;
 use super::error::CallError;
 use super::instance::Live;
 use super::kind::PluginKind;
-use super::worker::{Verdict, WorkerPool};
+use super::worker::WorkerPool;
 use super::world::Exports;
 use crate::protocol::payloads::{Event, OrderBatch, Tick};
 
@@ -116,23 +115,18 @@ fn wrong_kind() -> CallError {
 }
 
 impl PluginVersion {
-    /// Runs `f` on one of the version's instances.
+    /// Runs `f` on one of the version's instances, within the kind's
+    /// wall-clock deadline.
     async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Live) -> Result<R, CallError> + Send + 'static,
     ) -> Result<R, CallError> {
-        let (tx, rx) = oneshot::channel();
-        self.pool.submit(Box::new(move |live| {
-            let result = live.and_then(f);
-            let verdict = match &result {
-                Err(e) if e.poisons_instance() => Verdict::Discard,
-                _ => Verdict::Keep,
-            };
-            // The caller may have given up waiting; the result then has no reader.
-            let _ = tx.send(result);
-            verdict
-        }))?;
-        rx.await.unwrap_or(Err(CallError::Unloaded))
+        self.pool.call(self.env.limits.wall(self.kind), f).await
+    }
+
+    /// Whether so many instances got stuck that calls are refused.
+    pub fn is_stalled(&self) -> bool {
+        self.pool.is_stalled()
     }
 
     /// Polls a price source.
@@ -179,7 +173,7 @@ impl PluginVersion {
     }
 
     /// Asks a chat responder; streamed parts go to `chunks` while it runs.
-    pub async fn respond(
+    pub(crate) async fn respond(
         &self,
         request: wit::ChatRequest,
         chunks: ChunkSink,
@@ -193,7 +187,14 @@ impl PluginVersion {
                 _ => Ok(Err(wrong_kind().to_string())),
             });
             live.state_mut().chunks = None;
-            reply.and_then(plugin_result).map(|r| r.message)
+            let message = reply.and_then(plugin_result)?.message;
+            if message.len() > MAX_REPLY_BYTES {
+                return Err(CallError::Plugin(format!(
+                    "the reply has {} bytes; at most {MAX_REPLY_BYTES} are sent",
+                    message.len()
+                )));
+            }
+            Ok(message)
         })
         .await
     }

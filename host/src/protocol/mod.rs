@@ -54,6 +54,10 @@ pub(crate) mod server {
 
 /// Largest client event payload, serialized.
 pub(crate) const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
+/// Largest WebSocket message or long-polling request body read from a
+/// client: room for one largest payload with its event name and framing,
+/// or a few batched. Larger ones close the connection unread.
+pub(crate) const MAX_TRANSPORT_MESSAGE_BYTES: usize = 64 * 1024;
 /// Longest chat message, in characters.
 pub(crate) const MAX_CHAT_CHARS: usize = 2000;
 /// Longest chat message id a client may send, in bytes.
@@ -88,6 +92,8 @@ pub enum ErrorCode {
     RateLimited,
     /// No chat responder is loaded, or it failed.
     ChatUnavailable,
+    /// The user already has the most chat questions unanswered.
+    ChatBusy,
     /// HTTP: no or invalid credentials.
     Unauthorized,
     /// HTTP: valid credentials without the admin role.
@@ -117,6 +123,7 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::ChatUnavailable => "CHAT_UNAVAILABLE",
+            ErrorCode::ChatBusy => "CHAT_BUSY",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::NotFound => "NOT_FOUND",

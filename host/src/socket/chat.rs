@@ -1,13 +1,14 @@
 //! `chat:message`: asks the chat responder plugin and answers the caller
 //! only — streamed `chat:chunk`s while the plugin works, then the final
 //! `chat:message`. The ack comes at once with the reply's id; the plugin
-//! call runs on its own task, off the socket's path.
+//! call runs on its own task, off the socket's path. A user with
+//! `CHAT_MAX_PENDING_PER_USER` questions unanswered is refused with
+//! `CHAT_BUSY`, so one user cannot queue the responder up for everyone.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, json};
-use tokio::sync::mpsc;
 
 use super::gate::Outcome;
 use super::payload::Validate;
@@ -16,7 +17,7 @@ use crate::app::Gateway;
 use crate::delivery::outlet::Outlet;
 use crate::plugin::PluginKind;
 use crate::plugin::bindings::types::ChatRequest;
-use crate::plugin::capability::chat_stream::ChatChunk;
+use crate::plugin::capability::chat_stream::ChunkSink;
 use crate::protocol::{ErrorCode, MAX_CHAT_CHARS, MAX_CHAT_ID_BYTES, is_symbol, server};
 
 /// `{ message, context?: { currentSymbol? }, id? }`.
@@ -80,6 +81,15 @@ pub(super) async fn message(gateway: Arc<Gateway>, outlet: Arc<Outlet>, q: Quest
             "no chat responder is loaded",
         ));
     };
+    let Some(permit) = gateway.chat_slots.try_acquire(&outlet.session.user_id) else {
+        return Err(Rejection::new(
+            ErrorCode::ChatBusy,
+            format!(
+                "{} questions are still being answered; ask again when one is",
+                gateway.chat_slots.per_user()
+            ),
+        ));
+    };
     let id = uuid::Uuid::new_v4().to_string();
     let request = ChatRequest {
         id: id.clone(),
@@ -90,8 +100,9 @@ pub(super) async fn message(gateway: Arc<Gateway>, outlet: Arc<Outlet>, q: Quest
     let reply_to = q.id;
     let reply_id = id.clone();
     tokio::spawn(async move {
+        let _permit = permit;
         let id = reply_id;
-        let (tx, mut rx) = mpsc::unbounded_channel::<ChatChunk>();
+        let (sink, mut rx) = ChunkSink::new(&id);
         let forward = {
             let (socket, metrics) = (outlet.socket.clone(), gateway.metrics.clone());
             tokio::spawn(async move {
@@ -104,7 +115,7 @@ pub(super) async fn message(gateway: Arc<Gateway>, outlet: Arc<Outlet>, q: Quest
             })
         };
         let result = slot
-            .call(|v| async move { v.respond(request, tx).await })
+            .call(|v| async move { v.respond(request, sink).await })
             .await;
         // All chunks reach the socket before the final message.
         let _ = forward.await;

@@ -18,7 +18,7 @@ use crate::protocol::{ErrorCode, MAX_EVENT_TYPES, is_event_type};
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct EventTypes {
-    event_types: Vec<String>,
+    pub(super) event_types: Vec<String>,
 }
 
 impl Validate for EventTypes {

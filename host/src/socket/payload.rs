@@ -139,3 +139,76 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::protocol::{ErrorCode, is_event_type, is_symbol};
+    use crate::socket::reply::Rejection;
+    use crate::socket::{chat, events, orders, prices, refresh};
+
+    /// JSON of the shapes client payloads have, with fields that are often
+    /// right and often wrong.
+    fn payload() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,30}".prop_map(Value::from),
+            "[A-Z][A-Z0-9._:_-]{0,34}".prop_map(Value::from),
+        ];
+        let value = leaf.prop_recursive(2, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map("[a-zA-Z]{1,12}", inner, 0..3).prop_map(|m| json!(m)),
+            ]
+        });
+        let field = prop::sample::select(vec![
+            "symbols",
+            "eventTypes",
+            "message",
+            "context",
+            "id",
+            "since",
+            "token",
+        ]);
+        prop_oneof![
+            prop::collection::btree_map(field.prop_map(str::to_owned), value.clone(), 0..4)
+                .prop_map(|m| json!(m)),
+            value,
+        ]
+    }
+
+    fn refused_as_invalid<T>(r: &Result<T, Rejection>) -> bool {
+        r.as_ref()
+            .err()
+            .is_none_or(|e| e.code == ErrorCode::InvalidPayload)
+    }
+
+    proptest! {
+        /// Every event's payload type takes any JSON without panicking;
+        /// what it refuses is INVALID_PAYLOAD; what it accepts is valid.
+        #[test]
+        fn proptest_client_payloads_are_parsed_or_refused(v in payload()) {
+            let symbols = parse::<prices::Symbols>(Some(v.clone()));
+            prop_assert!(refused_as_invalid(&symbols));
+            if let Ok(s) = symbols {
+                let list = s.symbols;
+                prop_assert!(!list.is_empty() && list.iter().all(|s| is_symbol(s)));
+                let unique: std::collections::HashSet<_> = list.iter().collect();
+                prop_assert_eq!(unique.len(), list.len());
+            }
+            let types = parse::<events::EventTypes>(Some(v.clone()));
+            prop_assert!(refused_as_invalid(&types));
+            if let Ok(t) = types {
+                prop_assert!(t.event_types.iter().all(|t| is_event_type(t)));
+            }
+            prop_assert!(refused_as_invalid(&parse::<chat::Question>(Some(v.clone()))));
+            prop_assert!(refused_as_invalid(&parse::<orders::Since>(Some(v.clone()))));
+            prop_assert!(refused_as_invalid(&parse::<refresh::NewToken>(Some(v))));
+        }
+    }
+}

@@ -17,7 +17,7 @@ use crate::protocol::{ErrorCode, is_symbol, server};
 /// `{ symbols: string[] }`, non-empty, each a valid symbol.
 #[derive(Debug, Deserialize)]
 pub(super) struct Symbols {
-    symbols: Vec<String>,
+    pub(super) symbols: Vec<String>,
 }
 
 impl Validate for Symbols {

@@ -1,5 +1,7 @@
 //! `auth:refresh`: replaces the socket's token with a newer one for the
-//! same user, pushing back its expiry.
+//! same user, pushing back its expiry. The user service (when configured)
+//! is asked again, through its cache: a user it no longer accepts cannot
+//! refresh, and their socket ends when its current token expires.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -42,6 +44,11 @@ pub(super) async fn refresh(gateway: Arc<Gateway>, outlet: Arc<Outlet>, p: NewTo
             "the new token is for a different user",
         ));
     }
+    gateway
+        .auth
+        .check_user(&claims.sub)
+        .await
+        .map_err(|e| Rejection::new(e.code(), e.to_string()))?;
     session.token_exp.store(claims.exp, Ordering::Relaxed);
     session.refreshed.notify_one();
     let mut ack = Map::new();

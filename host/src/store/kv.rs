@@ -216,3 +216,67 @@ mod tests {
         assert!(kv.import_files(&files).is_empty());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Set(usize, Vec<u8>),
+        Delete(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..4usize, prop::collection::vec(any::<u8>(), 0..40)).prop_map(|(k, v)| Op::Set(k, v)),
+            (0..4usize).prop_map(Op::Delete),
+        ]
+    }
+
+    const KEYS: [&str; 4] = ["a", "bb", "ccc", "\u{e9}t\u{e9}"];
+
+    proptest! {
+        /// The store agrees with a map under any sequence of writes and
+        /// deletes, and the quota holds throughout.
+        #[test]
+        fn proptest_kv_behaves_like_a_map_within_its_quota(
+            ops in prop::collection::vec(op(), 1..40),
+            quota in 0u64..120,
+        ) {
+            let kv = PluginKv::new(Store::in_memory());
+            let mut model: HashMap<&str, Vec<u8>> = HashMap::new();
+            let size = |m: &HashMap<&str, Vec<u8>>| -> u64 {
+                m.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
+            };
+            for op in ops {
+                match op {
+                    Op::Set(k, v) => {
+                        let key = KEYS[k];
+                        let mut next = model.clone();
+                        next.insert(key, v.clone());
+                        let written = kv.set("p", key, &v, quota).unwrap();
+                        if size(&next) <= quota {
+                            prop_assert_eq!(written, Written::Stored);
+                            model = next;
+                        } else {
+                            prop_assert_eq!(written, Written::OverQuota { needed: size(&next) });
+                        }
+                    }
+                    Op::Delete(k) => {
+                        kv.delete("p", KEYS[k]).unwrap();
+                        model.remove(KEYS[k]);
+                    }
+                }
+                for key in KEYS {
+                    prop_assert_eq!(kv.get("p", key).unwrap(), model.get(key).cloned());
+                }
+                prop_assert!(size(&model) <= quota);
+            }
+        }
+    }
+}

@@ -1,5 +1,7 @@
 //! `http`: outbound requests, only to the hosts in the plugin's allowlist,
-//! with the plugin's timeout and response-size cap.
+//! with the plugin's timeout and response-size cap. Redirects are not
+//! followed: the plugin gets the 3xx, and a request to its `Location` is
+//! checked against the allowlist like any other.
 //!
 //! The import is synchronous for the guest; the request runs on the
 //! gateway's tokio runtime while the plugin's worker thread waits, and that
@@ -44,8 +46,9 @@ pub(crate) fn is_allowed(url: &Url, allowed: &[String]) -> bool {
 }
 
 fn send(env: &PluginEnv, req: Request) -> Result<Response, HttpError> {
-    let url =
-        Url::parse(&req.url).map_err(|e| HttpError::InvalidRequest(format!("{}: {e}", req.url)))?;
+    let url = Url::parse(&req.url).map_err(|e| {
+        HttpError::InvalidRequest(format!("{}: {e}", gateway_contract::redacted_url(&req.url)))
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(HttpError::InvalidRequest(format!(
             "scheme {} not supported",
@@ -57,10 +60,8 @@ fn send(env: &PluginEnv, req: Request) -> Result<Response, HttpError> {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
             None => url.host_str().unwrap_or("").to_owned(),
         };
-        return Err(HttpError::Denied(format!(
-            "{host} is not in the allowed_hosts of plugin {}",
-            env.name
-        )));
+        // The host alone: the SDK words the sentence around it.
+        return Err(HttpError::Denied(host));
     }
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| HttpError::InvalidRequest(format!("bad method {:?}", req.method)))?;
@@ -114,11 +115,13 @@ fn send(env: &PluginEnv, req: Request) -> Result<Response, HttpError> {
     })
 }
 
+/// The failure with its causes, without its URL (a log line must not carry
+/// a key in its query).
 fn transport(e: reqwest::Error) -> HttpError {
     if e.is_timeout() {
         HttpError::Timeout
     } else {
-        HttpError::Transport(format!("{e:#}"))
+        HttpError::Transport(crate::outbound::describe(e))
     }
 }
 
