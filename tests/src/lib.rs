@@ -6,15 +6,18 @@
 //! a real gateway process ([`process`]), fake upstream services
 //! ([`upstream`]), cluster settings and key cleanup ([`cluster`]), a
 //! small Socket.IO client ([`sio`]), a bare long-polling
-//! client ([`polling`]) and the README's
-//! blocks and commands ([`readme`]).
+//! client ([`polling`]), a test CA and HTTPS servers ([`tls`]), a fake
+//! identity provider ([`idp`]) and the
+//! README's blocks and commands ([`readme`]).
 
 pub mod cluster;
+pub mod idp;
 pub mod polling;
 pub mod process;
 pub mod readme;
 pub mod server;
 pub mod sio;
+pub mod tls;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};
@@ -138,7 +141,7 @@ impl Platform {
                 Store::open(&tmp.path().join("data")).unwrap(),
             )),
             market: Arc::new(PriceCache::new(15)),
-            http: reqwest::Client::new(),
+            http: gateway::outbound::plugin_client(),
             runtime: tokio::runtime::Handle::current(),
             default_limits: Limits::default(),
         };
@@ -217,5 +220,25 @@ pub async fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() 
             "timed out after {limit:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Like [`eventually`] for checks that await (requests, connections):
+/// polls every 200 ms.
+pub async fn eventually_async<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

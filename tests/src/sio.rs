@@ -33,7 +33,9 @@ pub enum Incoming {
     Disconnected,
 }
 
-type Acks = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+/// Acks awaited, by id; `None` once the connection closed (nothing more
+/// will be answered).
+type Acks = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Value>>>>>;
 
 /// One connected socket.
 pub struct Client {
@@ -132,7 +134,7 @@ pub async fn connect(base: &str, options: Options) -> Result<Client, ConnectErro
     };
     let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
     let (in_tx, incoming) = mpsc::unbounded_channel();
-    let acks: Acks = Arc::default();
+    let acks: Acks = Arc::new(Mutex::new(Some(HashMap::new())));
     tokio::spawn(async move {
         while let Some(m) = out_rx.recv().await {
             if sink.send(m).await.is_err() {
@@ -154,7 +156,8 @@ pub async fn connect(base: &str, options: Options) -> Result<Client, ConnectErro
                     let _ = in_tx.send(Incoming::Event(name, data));
                 }
                 Packet::Ack(id, data) => {
-                    if let Some(tx) = reader_acks.lock().remove(&id) {
+                    let waiting = reader_acks.lock().as_mut().and_then(|a| a.remove(&id));
+                    if let Some(tx) = waiting {
                         let _ = tx.send(data);
                     }
                 }
@@ -162,6 +165,8 @@ pub async fn connect(base: &str, options: Options) -> Result<Client, ConnectErro
                 Packet::Other => {}
             }
         }
+        // Unanswered acks will stay so: their waiters give up at once.
+        *reader_acks.lock() = None;
         let _ = in_tx.send(Incoming::Disconnected);
     });
     Ok(Client {
@@ -243,7 +248,7 @@ impl Client {
     pub async fn try_emit_ack(&self, event: &str, data: &Value, limit: Duration) -> Option<Value> {
         let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.acks.lock().insert(id, tx);
+        self.acks.lock().as_mut()?.insert(id, tx);
         let _ = self.out.send(Message::text(format!(
             "42{id}{}",
             serde_json::json!([event, data])
@@ -298,6 +303,11 @@ impl Client {
                 None => return false,
             }
         }
+    }
+
+    /// Whether the connection has closed.
+    pub fn is_closed(&self) -> bool {
+        self.acks.lock().is_none()
     }
 
     /// Closes the connection.

@@ -31,9 +31,26 @@ impl<S> Drop for Fake<S> {
     }
 }
 
-async fn serve<S: Send + Sync + 'static>(state: Arc<S>, router: Router) -> Fake<S> {
+/// Serves `router` over HTTP on a random 127.0.0.1 port.
+pub async fn serve<S: Send + Sync + 'static>(state: Arc<S>, router: Router) -> Fake<S> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Fake { url, state, task }
+}
+
+/// Serves `router` over HTTPS with `tls` on a random port, as
+/// `https://localhost:PORT`.
+pub async fn serve_https<S: Send + Sync + 'static>(
+    state: Arc<S>,
+    router: Router,
+    tls: Arc<rustls::ServerConfig>,
+) -> Fake<S> {
+    let listener = crate::tls::TlsListener::bind(tls).await;
+    let port = axum::serve::Listener::local_addr(&listener).unwrap().port();
+    let url = format!("https://localhost:{port}");
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -171,7 +188,20 @@ pub enum MarketMode {
 /// The market data service: `GET /prices?symbols=`.
 pub async fn market(mode: MarketMode) -> Fake<Mutex<MarketMode>> {
     let state = Arc::new(Mutex::new(mode));
-    let router = Router::new()
+    serve(state.clone(), market_router(state)).await
+}
+
+/// [`market`] over HTTPS with `tls`.
+pub async fn market_https(
+    mode: MarketMode,
+    tls: Arc<rustls::ServerConfig>,
+) -> Fake<Mutex<MarketMode>> {
+    let state = Arc::new(Mutex::new(mode));
+    serve_https(state.clone(), market_router(state), tls).await
+}
+
+fn market_router(state: Arc<Mutex<MarketMode>>) -> Router {
+    Router::new()
         .route(
             "/prices",
             get(|State(m): State<Arc<Mutex<MarketMode>>>| async move {
@@ -202,6 +232,5 @@ pub async fn market(mode: MarketMode) -> Fake<Mutex<MarketMode>> {
                 }
             }),
         )
-        .with_state(state.clone());
-    serve(state, router).await
+        .with_state(state)
 }

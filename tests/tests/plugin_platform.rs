@@ -1,14 +1,21 @@
 //! The plugin platform end to end, with real components built from
 //! `tests/guests/`: containment of misbehaving plugins, refusal of bad
 //! files, hot reload through the watched directory, and kv state kept
-//! across swaps. Each guest has a test named after it (`foreach_guest!`).
+//! across swaps. Each guest has a test named after it (`foreach_guest!`);
+//! the guests that misbehave through a whole gateway (streaming, ticks,
+//! filters) are tested through one.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use gateway::plugin::CallError;
 use gateway::plugin::manifest::Manifest;
 use gateway::plugin::watch;
+use gateway_tests::server::TestGateway;
+use gateway_tests::sio::Incoming;
 use gateway_tests::*;
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -172,7 +179,7 @@ async fn forbidden_host() {
         panic!("{err:?}")
     };
     assert!(
-        msg.contains("127.0.0.2:9 is not in the allowed_hosts of plugin caller"),
+        msg.contains("host 127.0.0.2:9 is not in the plugin's allowed hosts"),
         "{msg}"
     );
 }
@@ -452,4 +459,350 @@ async fn a_batch_that_is_not_accepted_is_polled_again_and_nothing_skipped() {
         "polled from the start again after each refusal: {:?}",
         trading.state.requests()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleeper() {
+    // A call blocked in a WASI sleep is given up at its wall-clock deadline;
+    // a fresh instance takes the next call; after too many stuck instances
+    // the plugin stalls (calls refused, status `stalled`) until replaced.
+    // Its neighbour ticks throughout.
+    let p = Platform::new();
+    with_healthy_neighbour(&p).await;
+    p.publish(
+        "sleepy",
+        &guest(SLEEPER),
+        Some("[config]\ninterval_ms = 600000\n[limits]\nwall_ms = 300\n[failure]\nmax_consecutive_failures = 100\n"),
+    );
+    p.host.sync("sleepy").await;
+    let started = Instant::now();
+    assert_eq!(
+        poll(&p, "sleepy").await.unwrap_err(),
+        CallError::WallClock { wall_ms: 300 }
+    );
+    // Given up, not waited out: the bound is generous for a debug build.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut outcomes = Vec::new();
+    for _ in 0..8 {
+        let err = poll(&p, "sleepy").await.unwrap_err();
+        let stalled = matches!(err, CallError::Stalled { .. });
+        outcomes.push(err);
+        if stalled {
+            break;
+        }
+    }
+    let (last, before) = outcomes.split_last().unwrap();
+    assert!(matches!(last, CallError::Stalled { .. }), "{outcomes:?}");
+    assert!(
+        before
+            .iter()
+            .all(|e| matches!(e, CallError::WallClock { .. })),
+        "{outcomes:?}"
+    );
+    let status = p
+        .host
+        .registry()
+        .statuses()
+        .into_iter()
+        .find(|s| s.name == "sleepy")
+        .unwrap();
+    assert_eq!(status.state, "stalled");
+    healthy_neighbour_ticks(&p).await;
+    // Replacing the file brings the name back to life.
+    p.publish("sleepy", &guest(SWAP_A), Some(""));
+    p.host.sync("sleepy").await;
+    assert!(poll(&p, "sleepy").await.is_ok());
+    // A start-up check that sleeps is given up the same way.
+    p.publish(
+        "sleepy-init",
+        &guest(SLEEPER),
+        Some("[config]
+sleep_in_init = true
+[limits]
+wall_ms = 300
+"),
+    );
+    p.host.sync("sleepy-init").await;
+    let rejected = p.host.registry().rejected();
+    let msg = &rejected
+        .iter()
+        .find(|r| r.name == "sleepy-init")
+        .expect("refused")
+        .error
+        .message;
+    assert!(msg.contains("wall-clock deadline of 300 ms"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_follower() {
+    // An allowed upstream answering 302 to a host that is not allowed: the
+    // host hands the 302 to the plugin, and the plugin's own request to the
+    // Location is checked like any other. The target is never reached.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let target = {
+        let hits = hits.clone();
+        let router = axum::Router::new().fallback(move || {
+            hits.fetch_add(1, Ordering::SeqCst);
+            async { "reached" }
+        });
+        gateway_tests::upstream::serve(Arc::new(()), router).await
+    };
+    let location = format!("{}/prices", target.url);
+    let redirector = {
+        let router = axum::Router::new().fallback(move || {
+            let location = location.clone();
+            async move {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, location)],
+                )
+            }
+        });
+        gateway_tests::upstream::serve(Arc::new(()), router).await
+    };
+    let p = Platform::new();
+    let manifest = format!(
+        "allowed_hosts = [\"{}\"]\n[config]\nurl = \"{}/start\"\n",
+        redirector.url.trim_start_matches("http://"),
+        redirector.url
+    );
+    p.publish("hop", &guest(REDIRECT_FOLLOWER), Some(&manifest));
+    p.host.sync("hop").await;
+    let err = poll(&p, "hop").await.unwrap_err();
+    let CallError::Plugin(msg) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        msg.starts_with("HTTP 302 to "),
+        "the plugin got the 302: {msg}"
+    );
+    assert!(
+        msg.contains("is not in the plugin's allowed hosts"),
+        "{msg}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the target was reached");
+}
+
+/// A test gateway whose plugins directory holds `files` (name, wasm,
+/// manifest) before it starts.
+async fn gateway_with(
+    files: &[(&str, &[u8], Option<&str>)],
+    tweak: impl FnOnce(&mut gateway::config::Config),
+) -> TestGateway {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plugins.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, wasm, manifest) in files {
+        if let Some(m) = manifest {
+            std::fs::write(dir.join(format!("{name}.toml")), m).unwrap();
+        }
+        std::fs::write(dir.join(format!("{name}.wasm")), wasm).unwrap();
+    }
+    TestGateway::start_in(tmp, tweak).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunk_flooder() {
+    // A chat responder streaming 10 MiB: the asker gets at most the bounded
+    // parts and the final message; a price socket keeps streaming.
+    let flooder = guest(CHUNK_FLOODER);
+    let gw = gateway_with(&[("chat-assistant", &flooder, None)], |_| {}).await;
+    let mut bob = gw.connect("bob").await;
+    bob.emit_ack("subscribe:prices", &json!({ "symbols": ["EURUSD"] }))
+        .await;
+    let mut alice = gw.connect("alice").await;
+    let ack = alice
+        .emit_ack("chat:message", &json!({ "message": "flood me" }))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let (mut parts, mut bytes) = (0usize, 0usize);
+    let fin = loop {
+        match alice.recv(WAIT).await {
+            Some(Incoming::Event(e, v)) if e == "chat:chunk" => {
+                parts += 1;
+                bytes += v["delta"].as_str().unwrap_or_default().len();
+            }
+            Some(Incoming::Event(e, v)) if e == "chat:message" => break v,
+            Some(_) => {}
+            None => panic!("no final message after {parts} parts"),
+        }
+    };
+    assert_eq!(fin["message"], "done flooding");
+    assert!(
+        parts <= 2000 && bytes <= 256 * 1024,
+        "{parts} parts, {bytes} bytes"
+    );
+    assert!(parts > 0, "the parts within the bounds still stream");
+    bob.drain(Duration::from_millis(100)).await;
+    assert!(
+        bob.next("price:update", WAIT).await.is_some(),
+        "other sockets keep streaming"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn future_ticks() {
+    // A tick stamped an hour ahead is refused; the honest ticks after it
+    // reach subscribers instead of being held back behind it.
+    let future = guest(FUTURE_TICKS);
+    let gw = gateway_with(&[("fut", &future, None)], |_| {}).await;
+    let mut alice = gw.connect("alice").await;
+    alice
+        .emit_ack("subscribe:prices", &json!({ "symbols": ["FUT"] }))
+        .await;
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let tick = alice
+            .next("price:update", WAIT)
+            .await
+            .unwrap_or_else(|| panic!("FUT froze after {seen:?}"));
+        seen.push(tick["bid"].as_f64().unwrap());
+    }
+    assert!(!seen.contains(&1.0), "the tick from the future: {seen:?}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_filter() {
+    // A filter that fails closes by default (the event reaches none of the
+    // subscribers it was asked about); `[failure] filter = "open"` delivers.
+    let broken = guest(FAILING_FILTER);
+    let gw = gateway_with(&[("broken-filter", &broken, None)], |c| {
+        c.service_token = Some("svc".into());
+    })
+    .await;
+    let mut alice = gw.connect("alice").await;
+    alice
+        .emit_ack(
+            "subscribe:events",
+            &json!({ "eventTypes": ["MARGIN_CALL"] }),
+        )
+        .await;
+    let post = |id: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/api/events", gw.url))
+            .bearer_auth("svc")
+            .json(&json!({ "id": id, "type": "MARGIN_CALL", "title": "Margin",
+                           "message": "top up", "severity": "high" }))
+            .send()
+    };
+    assert_eq!(post("closed-1").await.unwrap().status(), 202);
+    let got = alice.drain(Duration::from_millis(1500)).await;
+    assert!(
+        !got.iter()
+            .any(|m| matches!(m, Incoming::Event(e, _) if e == "event:notification")),
+        "delivered despite the failing filter: {got:?}"
+    );
+    let dir = gw.tmp.path().join("plugins.d");
+    atomic_write(
+        &dir,
+        "broken-filter.toml",
+        b"[failure]\nfilter = \"open\"\n",
+    );
+    gw.running.gateway.plugins.sync("broken-filter").await;
+    assert_eq!(post("open-1").await.unwrap().status(), 202);
+    let got = alice
+        .next("event:notification", WAIT)
+        .await
+        .expect("delivered with the open policy");
+    assert_eq!(got["id"], "open-1");
+    gw.stop().await;
+}
+
+/// `component` with `n` more core modules, each with one memory of
+/// `pages` 64 KiB pages, instantiated along with it.
+fn with_extra_memories(component: &[u8], n: u32, pages: u64) -> Vec<u8> {
+    use wasm_encoder::{
+        Component, InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection,
+    };
+    let modules = top_level_core_modules(component);
+    let mut extra = Component::new();
+    for i in 0..n {
+        let mut memories = MemorySection::new();
+        memories.memory(MemoryType {
+            minimum: pages,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        let mut module = Module::new();
+        module.section(&memories);
+        extra.section(&ModuleSection(&module));
+        let mut instance = InstanceSection::new();
+        instance.instantiate(modules + i, Vec::<(&str, ModuleArg)>::new());
+        extra.section(&instance);
+    }
+    let mut out = component.to_vec();
+    // The sections only: the component's header is already there.
+    out.extend_from_slice(&extra.finish()[8..]);
+    out
+}
+
+/// How many core modules the outermost component defines or aliases.
+fn top_level_core_modules(component: &[u8]) -> u32 {
+    use wasmparser::{ComponentAlias, ComponentOuterAliasKind, Parser, Payload};
+    let (mut depth, mut modules) = (0i32, 0u32);
+    for payload in Parser::new(0).parse_all(component) {
+        match payload.unwrap() {
+            Payload::ModuleSection { .. } => {
+                if depth == 0 {
+                    modules += 1;
+                }
+                depth += 1;
+            }
+            Payload::ComponentSection { .. } => depth += 1,
+            Payload::ComponentAliasSection(aliases) if depth == 0 => {
+                for alias in aliases {
+                    if let ComponentAlias::Outer {
+                        kind: ComponentOuterAliasKind::CoreModule,
+                        ..
+                    } = alias.unwrap()
+                    {
+                        modules += 1;
+                    }
+                }
+            }
+            Payload::End(_) => depth -= 1,
+            _ => {}
+        }
+    }
+    modules
+}
+
+#[tokio::test]
+async fn multi_memory_hog() {
+    // Four memories of 12 MiB each in one instance: the 16 MiB cap is for
+    // all of them together, not each. With room for all, it loads.
+    let p = Platform::new();
+    with_healthy_neighbour(&p).await;
+    let hog = with_extra_memories(&guest(SWAP_A), 3, 192);
+    p.publish("hog", &hog, Some("[limits]\nmemory_mib = 16\n"));
+    p.host.sync("hog").await;
+    let rejected = p.host.registry().rejected();
+    let msg = &rejected
+        .iter()
+        .find(|r| r.name == "hog")
+        .expect("refused at its start-up check")
+        .error
+        .message;
+    assert!(msg.contains("memory cap of 16 MiB exceeded"), "{msg}");
+    p.publish("hog", &hog, Some("[limits]\nmemory_mib = 64\n"));
+    p.host.sync("hog").await;
+    assert!(
+        poll(&p, "hog").await.is_ok(),
+        "{:?}",
+        p.host.registry().rejected()
+    );
+    // More memories than an instance may have are refused however small.
+    let many = with_extra_memories(&guest(SWAP_A), 4, 1);
+    p.publish("many", &many, Some("[limits]\nmemory_mib = 64\n"));
+    p.host.sync("many").await;
+    assert!(p.host.registry().get("many").is_none());
+    healthy_neighbour_ticks(&p).await;
 }

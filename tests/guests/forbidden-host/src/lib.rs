@@ -22,7 +22,7 @@ impl PriceSource for Caller {
 
     fn poll(&mut self) -> Result<Vec<Tick>, String> {
         let url = config::get("url").ok_or("config `url` missing")?;
-        let resp = http::get(&url).map_err(|e| e.to_string())?;
+        let resp = http::get(&url).map_err(|e| e.describe())?;
         Err(format!(
             "unexpectedly reached {url}: status {}",
             resp.status
