@@ -18,6 +18,16 @@
 //! at `--redis-url`, sockets spread over both: its fan-out is compared with
 //! the single gateway's.
 //!
+//! `--soak` runs only the soak (see [`soak`]): 20 minutes by default of
+//! price streaming, order notifications to users who reconnect at random,
+//! a price source swap every minute and (cluster) a Redis restart, then
+//! checks that no notification was lost or repeated:
+//!
+//! ```sh
+//! cargo run --release -p gateway-bench --bin loadgen -- --soak
+//! cargo run --release -p gateway-bench --bin loadgen -- --soak --soak-target cluster
+//! ```
+//!
 //! Both servers tick the same 20 symbols every 100 ms to rooms per symbol;
 //! the load generator is one tokio runtime with one task per socket and
 //! reads only what it measures from each frame (see [`client`]).
@@ -26,6 +36,7 @@ mod client;
 mod procfs;
 mod report;
 mod scenario;
+mod soak;
 mod stats;
 mod target;
 
@@ -109,9 +120,29 @@ struct Cli {
     /// The Node.js executable.
     #[arg(long, default_value = "node")]
     node: PathBuf,
-    /// Where to write the JSON report [default: target/bench-loadgen.json].
+    /// Where to write the JSON report [default: target/bench-loadgen.json,
+    /// or target/bench-soak-TARGET.json with --soak].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Run the soak instead of the measurements.
+    #[arg(long)]
+    soak: bool,
+    /// Minutes the soak produces notifications.
+    #[arg(long, default_value_t = 20.0)]
+    soak_minutes: f64,
+    /// The soak's server: `gateway` or `cluster` (with a Redis of its own,
+    /// restarted once).
+    #[arg(long, value_enum, default_value_t = Kind::Gateway)]
+    soak_target: Kind,
+    /// Sockets streaming prices during the soak.
+    #[arg(long, default_value_t = 1000)]
+    soak_price_sockets: usize,
+    /// Users receiving order notifications during the soak.
+    #[arg(long, default_value_t = 300)]
+    soak_users: usize,
+    /// Order notifications produced per second during the soak.
+    #[arg(long, default_value_t = 20.0)]
+    soak_orders_per_sec: f64,
 }
 
 fn workspace() -> &'static Path {
@@ -224,6 +255,9 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
         .collect();
     let clk_tck = procfs::clock_ticks();
     let machine = procfs::Machine::describe(clk_tck, open_files);
+    if cli.soak {
+        return run_soak(&cli, &setup, machine).await;
+    }
     let params = Params {
         setup: &setup,
         tokens: &tokens,
@@ -341,5 +375,65 @@ async fn run(cli: Cli, threads: usize) -> Result<()> {
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!("\nJSON report: {}", out.display());
+    Ok(())
+}
+
+/// The soak, its table on stdout and its JSON report.
+async fn run_soak(cli: &Cli, setup: &Setup, machine: procfs::Machine) -> Result<()> {
+    if cli.soak_target == Kind::Node {
+        bail!("the soak runs against `gateway` or `cluster`");
+    }
+    let root = workspace();
+    let params = soak::SoakParams {
+        kind: cli.soak_target,
+        duration: Duration::from_secs_f64(cli.soak_minutes * 60.0),
+        price_sockets: cli.soak_price_sockets,
+        order_users: cli.soak_users,
+        orders_per_sec: cli.soak_orders_per_sec,
+        swap_every: Duration::from_secs(60),
+        swap_wasm: cli
+            .reload_wasm
+            .clone()
+            .unwrap_or_else(|| root.join("target/guests/wasm32-wasip2/guest/sim_prices.wasm")),
+        symbols_per_socket: cli.symbols_per_socket.clamp(1, setup.symbols.len()),
+    };
+    eprintln!(
+        "soak of {} min against {}: {} price sockets, {} users, {} orders/s",
+        cli.soak_minutes,
+        params.kind,
+        params.price_sockets,
+        params.order_users,
+        params.orders_per_sec
+    );
+    let report = soak::soak(setup, &params, 1).await?;
+    println!("{}", report::soak_table(&report, &machine));
+    let out = cli
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join(format!("target/bench-soak-{}.json", params.kind)));
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&serde_json::json!({ "machine": machine, "soak": report }))?,
+    )
+    .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("\nJSON report: {}", out.display());
+    if report.price_updates == 0 || !report.price_socket_failures.is_empty() {
+        bail!(
+            "the price sockets did not stream: {} updates, failures {:?}",
+            report.price_updates,
+            report.price_socket_failures
+        );
+    }
+    if report.missing > 0 || report.repeated > 0 || report.users_with_seq_gaps > 0 {
+        bail!(
+            "notifications lost or repeated: {} missing, {} repeated, {} users with seq gaps",
+            report.missing,
+            report.repeated,
+            report.users_with_seq_gaps
+        );
+    }
     Ok(())
 }

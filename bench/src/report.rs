@@ -393,3 +393,55 @@ impl Report {
         text
     }
 }
+
+/// The soak's summary and its per-minute table.
+pub(crate) fn soak_table(r: &crate::soak::SoakReport, machine: &Machine) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "soak against {} on {} cores ({}): {:.1} min, {} price sockets, {} order users",
+        r.target, machine.nproc, machine.cpu_model, r.minutes, r.price_sockets, r.order_users
+    );
+    let _ = writeln!(
+        text,
+        "notifications: {} produced, {} delivered, {} repeated, {} missing, {} users with seq gaps",
+        r.produced, r.delivered, r.repeated, r.missing, r.users_with_seq_gaps
+    );
+    let _ = writeln!(
+        text,
+        "{} planned reconnects, {} server disconnects, {} price source swaps, {} Redis restarts, {} price updates",
+        r.planned_reconnects, r.server_disconnects, r.swaps, r.redis_restarts, r.price_updates
+    );
+    let _ = writeln!(
+        text,
+        "RSS: highest over minutes 2-5 {} MiB, over the last 4 minutes {} MiB",
+        r.rss_early_late_kib.0 / 1024,
+        r.rss_early_late_kib.1 / 1024
+    );
+    let _ = writeln!(
+        text,
+        "\n| minute | RSS (MiB) | p50 (ms) | p99 (ms) | max (ms) | produced | delivered |"
+    );
+    let _ = writeln!(text, "|---:|---:|---:|---:|---:|---:|---:|");
+    for m in &r.per_minute {
+        let _ = writeln!(
+            text,
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            m.minute,
+            m.rss_kib / 1024,
+            m.latency_ms.p50,
+            m.latency_ms.p99,
+            m.latency_ms.max,
+            m.produced,
+            m.delivered
+        );
+    }
+    for p in &r.problems {
+        let _ = writeln!(
+            text,
+            "problem: {} produced {}, repeated {}, missing {}, seq broken {}",
+            p.user, p.produced, p.repeated, p.missing, p.seq_broken
+        );
+    }
+    text
+}

@@ -82,6 +82,19 @@ impl Histogram {
         self.max.fetch_max(us, Relaxed);
     }
 
+    /// The summary so far, then starts again from empty (for a series of
+    /// windows; values recorded meanwhile may land in either).
+    pub(crate) fn take_summary(&self) -> Summary {
+        let summary = self.summary();
+        for b in self.buckets.iter() {
+            b.store(0, Relaxed);
+        }
+        self.count.store(0, Relaxed);
+        self.sum.store(0, Relaxed);
+        self.max.store(0, Relaxed);
+        summary
+    }
+
     /// Mean, percentiles and max, in milliseconds.
     pub(crate) fn summary(&self) -> Summary {
         let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();

@@ -130,6 +130,17 @@ impl Setup {
     /// Starts `kind` as run number `run` and waits until it answers
     /// `GET /health` (a cluster: node after node).
     pub(crate) async fn start(&self, kind: Kind, run: usize) -> Result<Server> {
+        self.start_with(kind, run, &[]).await
+    }
+
+    /// [`Self::start`] with `extra` environment variables, set last (a
+    /// gateway's `REDIS_URL` among them wins over the setup's).
+    pub(crate) async fn start_with(
+        &self,
+        kind: Kind,
+        run: usize,
+        extra: &[(&str, String)],
+    ) -> Result<Server> {
         let mut server = Server {
             kind,
             procs: Vec::new(),
@@ -164,6 +175,7 @@ impl Setup {
                 }
             };
             let child = command
+                .envs(extra.iter().map(|(k, v)| (*k, v)))
                 .env("PORT", port.to_string())
                 .env_remove("GATEWAY_CONFIG")
                 .stdin(Stdio::null())
@@ -248,6 +260,11 @@ impl Server {
     /// The plugins directory of its first process.
     pub(crate) fn plugins_dir(&self) -> &Path {
         &self.procs[0].plugins_dir
+    }
+
+    /// The plugins directory of each process.
+    pub(crate) fn plugins_dirs(&self) -> Vec<&Path> {
+        self.procs.iter().map(|p| p.plugins_dir.as_path()).collect()
     }
 
     /// `GET path` with a bearer `token` on its first process: the body.
