@@ -520,11 +520,7 @@ async fn sleeper() {
     p.publish(
         "sleepy-init",
         &guest(SLEEPER),
-        Some("[config]
-sleep_in_init = true
-[limits]
-wall_ms = 300
-"),
+        Some("[config]\nsleep_in_init = true\n[limits]\nwall_ms = 300\n"),
     );
     p.host.sync("sleepy-init").await;
     let rejected = p.host.registry().rejected();
