@@ -4,7 +4,7 @@
 //! half-written requests), so a flood of raw connections cannot take the
 //! process's file descriptors and memory. A connection over the cap is
 //! closed at once, so its client fails fast instead of waiting in the
-//! kernel's backlog.
+//! kernel's backlog. Accepted connections get `TCP_NODELAY`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -46,7 +46,14 @@ impl axum::serve::Listener for CappedListener {
         loop {
             let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
             match self.open.clone().try_acquire_owned() {
-                Ok(slot) => return (CappedStream { io, _slot: slot }, addr),
+                Ok(slot) => {
+                    // Updates are small and spread over time: send each at
+                    // once rather than wait on the peer's delayed ACK.
+                    if let Err(e) = io.set_nodelay(true) {
+                        tracing::debug!(%addr, "cannot set TCP_NODELAY: {e}");
+                    }
+                    return (CappedStream { io, _slot: slot }, addr);
+                }
                 Err(_) => {
                     tracing::debug!(%addr, "connection refused: the TCP connection cap is reached");
                     drop(io);
