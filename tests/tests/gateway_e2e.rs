@@ -48,6 +48,55 @@ async fn prices_flow_from_the_simulated_source_to_subscribers_only() {
     gw.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rate_caps_updates_per_symbol_and_only_for_who_asked() {
+    // Simulated ticks every 50 ms; one socket asks for at most 2 per second.
+    let gw = TestGateway::start(|_| {}).await;
+    let mut paced = gw.connect("paced").await;
+    let mut every = gw.connect("every").await;
+    let ack = paced
+        .emit_ack(
+            "subscribe:prices",
+            &json!({ "symbols": ["EURUSD"], "maxRate": 2 }),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    every
+        .emit_ack("subscribe:prices", &json!({ "symbols": ["EURUSD"] }))
+        .await;
+    let window = Duration::from_secs(3);
+    let (paced_got, every_got) = tokio::join!(paced.drain(window), every.drain(window));
+    let stamps = |got: &[Incoming]| -> Vec<u64> {
+        got.iter()
+            .filter_map(|m| match m {
+                Incoming::Event(e, t) if e == "price:update" => t["timestamp"].as_u64(),
+                _ => None,
+            })
+            .collect()
+    };
+    let (paced_stamps, every_stamps) = (stamps(&paced_got), stamps(&every_got));
+    assert!(
+        (3..=7).contains(&paced_stamps.len()),
+        "about 2 a second for 3 s: {paced_stamps:?}"
+    );
+    assert!(
+        every_stamps.len() > 20,
+        "the other socket gets every tick: {}",
+        every_stamps.len()
+    );
+    for pair in paced_stamps.windows(2) {
+        assert!(pair[1] >= pair[0] + 400, "too close: {paced_stamps:?}");
+    }
+    let bad = paced
+        .emit_ack(
+            "subscribe:prices",
+            &json!({ "symbols": ["EURUSD"], "maxRate": 0 }),
+        )
+        .await;
+    assert_eq!(bad["error"]["code"], "INVALID_PAYLOAD", "{bad}");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn connection_caps_refuse_with_their_codes() {
     let gw = TestGateway::start(|c| {

@@ -7,9 +7,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 use socketioxide::socket::Sid;
+
+use super::pace::Pace;
 
 /// What one socket follows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,9 +41,13 @@ struct Entry<T> {
 /// Sockets under one key (a symbol, a user, an event type).
 type Members<T> = HashMap<Sid, T>;
 
+/// A socket following a symbol: its value, and the pace it asked for
+/// (`None`: every tick).
+pub(crate) type Follower<T> = (T, Option<Arc<Pace>>);
+
 struct Inner<T> {
     sockets: HashMap<Sid, Entry<T>>,
-    by_symbol: HashMap<String, Members<T>>,
+    by_symbol: HashMap<String, Members<Follower<T>>>,
     by_user: HashMap<String, Members<T>>,
     by_event_type: HashMap<String, Members<T>>,
 }
@@ -146,13 +153,16 @@ impl<T: Clone> Index<T> {
             .collect()
     }
 
-    /// Adds `symbols` to socket `sid`, unless it would then follow more than
-    /// `max`; returns every symbol it now follows.
+    /// Adds `symbols` to socket `sid`, each at most one tick per `pace`
+    /// (or every tick; a symbol already followed takes the new pace),
+    /// unless it would then follow more than `max`; returns every symbol it
+    /// now follows.
     pub(crate) fn subscribe_symbols(
         &self,
         sid: Sid,
         symbols: &[String],
         max: usize,
+        pace: Option<std::time::Duration>,
     ) -> Result<Vec<String>, OverCap> {
         let mut inner = self.inner.write();
         let Inner {
@@ -170,9 +180,12 @@ impl<T: Clone> Index<T> {
             return Err(OverCap { have });
         }
         for s in symbols {
-            if entry.subs.symbols.insert(s.clone()) {
-                join(by_symbol, s, sid, &entry.value);
-            }
+            entry.subs.symbols.insert(s.clone());
+            let follower = (entry.value.clone(), pace.map(|p| Arc::new(Pace::new(p))));
+            by_symbol
+                .entry(s.clone())
+                .or_default()
+                .insert(sid, follower);
         }
         Ok(entry.subs.symbols.iter().cloned().collect())
     }
@@ -194,10 +207,15 @@ impl<T: Clone> Index<T> {
         entry.subs.symbols.iter().cloned().collect()
     }
 
-    /// Calls `f` with the value of every socket following `symbol`.
-    pub(crate) fn for_each_symbol_subscriber(&self, symbol: &str, mut f: impl FnMut(&T)) {
+    /// Calls `f` with the value of every socket following `symbol`, and
+    /// the pace it asked for.
+    pub(crate) fn for_each_symbol_subscriber(
+        &self,
+        symbol: &str,
+        mut f: impl FnMut(&T, Option<&Arc<Pace>>),
+    ) {
         if let Some(members) = self.inner.read().by_symbol.get(symbol) {
-            members.values().for_each(&mut f);
+            members.values().for_each(|(v, pace)| f(v, pace.as_ref()));
         }
     }
 
@@ -339,7 +357,7 @@ mod tests {
 
     fn symbol_subscribers(index: &Index<u32>, symbol: &str) -> Vec<u32> {
         let mut got = Vec::new();
-        index.for_each_symbol_subscriber(symbol, |v| got.push(*v));
+        index.for_each_symbol_subscriber(symbol, |v, _| got.push(*v));
         got.sort_unstable();
         got
     }
@@ -351,21 +369,21 @@ mod tests {
         add(&index, a, "alice", 1);
         add(&index, b, "bob", 2);
         assert_eq!(
-            index.subscribe_symbols(a, &strings(&["EURUSD", "GBPUSD"]), 2),
+            index.subscribe_symbols(a, &strings(&["EURUSD", "GBPUSD"]), 2, None),
             Ok(strings(&["EURUSD", "GBPUSD"]))
         );
         assert_eq!(
-            index.subscribe_symbols(a, &strings(&["EURUSD", "USDJPY"]), 2),
+            index.subscribe_symbols(a, &strings(&["EURUSD", "USDJPY"]), 2, None),
             Err(OverCap { have: 2 }),
             "a new symbol over the cap is refused and nothing changes"
         );
         assert_eq!(
-            index.subscribe_symbols(a, &strings(&["EURUSD"]), 2),
+            index.subscribe_symbols(a, &strings(&["EURUSD"]), 2, None),
             Ok(strings(&["EURUSD", "GBPUSD"])),
             "resubscribing costs nothing"
         );
         index
-            .subscribe_symbols(b, &strings(&["EURUSD"]), 2)
+            .subscribe_symbols(b, &strings(&["EURUSD"]), 2, None)
             .unwrap();
         assert_eq!(symbol_subscribers(&index, "EURUSD"), [1, 2]);
         assert_eq!(symbol_subscribers(&index, "USDJPY"), Vec::<u32>::new());
@@ -393,7 +411,7 @@ mod tests {
         let a = Sid::new();
         add(&index, a, "alice", 1);
         index
-            .subscribe_symbols(a, &strings(&["EURUSD"]), 5)
+            .subscribe_symbols(a, &strings(&["EURUSD"]), 5, None)
             .unwrap();
         index
             .subscribe_event_types(a, &strings(&["MARKET_HALT"]), 5)

@@ -27,6 +27,7 @@ pub(crate) mod events;
 pub(crate) mod index;
 pub(crate) mod orders;
 pub(crate) mod outlet;
+pub(crate) mod pace;
 pub(crate) mod prices;
 
 use std::collections::HashMap;
@@ -292,15 +293,19 @@ impl Delivery {
         self.prices.parked()
     }
 
-    /// Makes `outlet` follow `symbols` (at most `max` in all); every
-    /// symbol it now follows and the latest tick of each of `symbols`.
+    /// Makes `outlet` follow `symbols` (at most `max` in all), each at most
+    /// one tick per `pace` when given; every symbol it now follows and the
+    /// latest tick of each of `symbols`.
     pub(crate) fn subscribe_prices(
         &self,
         outlet: &Outlet,
         symbols: &[String],
         max: usize,
+        pace: Option<std::time::Duration>,
     ) -> Result<(Vec<String>, Vec<Tick>), OverCap> {
-        let all = self.index.subscribe_symbols(outlet.sid(), symbols, max)?;
+        let all = self
+            .index
+            .subscribe_symbols(outlet.sid(), symbols, max, pace)?;
         let latest = symbols
             .iter()
             .filter_map(|s| self.market().latest(s))

@@ -1,5 +1,9 @@
 //! Price fan-out: each tick is recorded in the price cache, serialized once
-//! and queued on the socket of every subscriber of its symbol.
+//! and queued on the socket of every subscriber of its symbol; a batch of
+//! ticks goes out socket by socket, each socket's ticks back to back. A
+//! subscriber that asked for a maximum rate ([`Pace`]) gets a tick only
+//! when its interval has passed; the flusher sends it the latest one it is
+//! owed when it has.
 //!
 //! Congestion: a socket whose send buffer is full when a price update
 //! arrives is *parked*. It gets no further updates in bulk; instead, every
@@ -22,6 +26,7 @@ use socketioxide::socket::Sid;
 
 use super::index::Index;
 use super::outlet::{Outlet, Refused};
+use super::pace::{self, Admit, Pace};
 use crate::metrics::Metrics;
 use crate::price_cache::PriceCache;
 use crate::protocol::payloads::Tick;
@@ -71,11 +76,19 @@ struct Parked<R> {
     since: Instant,
 }
 
-/// Price fan-out and the sockets it parked.
+/// A tick owed to a paced subscriber.
+struct Owed<R> {
+    recipient: R,
+    symbol: String,
+    pace: Arc<Pace>,
+}
+
+/// Price fan-out, the sockets it parked and the ticks it owes.
 pub(crate) struct Prices<R> {
     market: Arc<PriceCache>,
     metrics: Arc<Metrics>,
     parked: Mutex<HashMap<Sid, Parked<R>>>,
+    owed: Mutex<Vec<Owed<R>>>,
     slow_socket_timeout: Duration,
 }
 
@@ -91,6 +104,7 @@ impl<R: Recipient> Prices<R> {
             market,
             metrics,
             parked: Mutex::new(HashMap::new()),
+            owed: Mutex::new(Vec::new()),
             slow_socket_timeout,
         }
     }
@@ -100,34 +114,93 @@ impl<R: Recipient> Prices<R> {
         &self.market
     }
 
-    /// Records `ticks` and queues each on its subscribers' sockets.
+    /// Records `ticks` and queues each on its subscribers' sockets. A batch
+    /// is fanned out socket by socket: each socket gets its ticks of the
+    /// batch back to back, so its writer wakes and writes once for them.
     pub(crate) fn publish(&self, index: &Index<R>, ticks: Vec<Tick>) {
-        for tick in ticks {
-            if !self.market.record(&tick) {
-                continue;
-            }
-            let Ok(raw) = serde_json::value::to_raw_value(&tick) else {
-                continue;
-            };
-            let mut full = Vec::new();
+        let fresh: Vec<(String, Box<RawValue>)> = ticks
+            .into_iter()
+            .filter(|tick| self.market.record(tick))
+            .filter_map(|tick| {
+                let raw = serde_json::value::to_raw_value(&tick).ok()?;
+                Some((tick.symbol, raw))
+            })
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let now = pace::now_ms();
+        if let [(symbol, raw)] = &fresh[..] {
             let mut sent = 0;
-            index.for_each_symbol_subscriber(&tick.symbol, |recipient| {
-                if recipient.is_parked() {
-                    self.metrics.conflated.inc();
-                    return;
-                }
-                match recipient.send_tick(&raw) {
-                    Ok(()) => sent += 1,
-                    Err(Refused::Full) => full.push(recipient.clone()),
-                    Err(Refused::Closed) => {}
+            index.for_each_symbol_subscriber(symbol, |recipient, pace| {
+                if self.may_send(recipient, symbol, pace, now) {
+                    sent += self.deliver(recipient, std::iter::once(&**raw));
                 }
             });
             self.metrics.price_updates_out.inc_by(sent);
-            for recipient in full {
-                self.metrics.conflated.inc();
-                self.park(&recipient);
+            return;
+        }
+        let mut per_socket: HashMap<Sid, (R, Vec<usize>)> = HashMap::new();
+        for (i, (symbol, _)) in fresh.iter().enumerate() {
+            index.for_each_symbol_subscriber(symbol, |recipient, pace| {
+                if self.may_send(recipient, symbol, pace, now) {
+                    per_socket
+                        .entry(recipient.sid())
+                        .or_insert_with(|| (recipient.clone(), Vec::new()))
+                        .1
+                        .push(i);
+                }
+            });
+        }
+        let mut sent = 0;
+        for (recipient, mine) in per_socket.into_values() {
+            sent += self.deliver(&recipient, mine.iter().map(|&i| &*fresh[i].1));
+        }
+        self.metrics.price_updates_out.inc_by(sent);
+    }
+
+    /// Whether a new tick of `symbol` goes to `recipient` now: always
+    /// without a pace; with one, when its interval has passed (otherwise the
+    /// tick is owed, recorded once for the flusher).
+    fn may_send(&self, recipient: &R, symbol: &str, pace: Option<&Arc<Pace>>, now: u64) -> bool {
+        let Some(pace) = pace else { return true };
+        match pace.admit(now) {
+            Admit::Now => true,
+            Admit::Owed { first } => {
+                if first {
+                    self.owed.lock().push(Owed {
+                        recipient: recipient.clone(),
+                        symbol: symbol.to_owned(),
+                        pace: pace.clone(),
+                    });
+                }
+                false
             }
         }
+    }
+
+    /// Queues `ticks` on `recipient` in order, unless it is parked; parks
+    /// it when its buffer fills. Returns how many were queued; the rest
+    /// count as conflated.
+    fn deliver<'a>(&self, recipient: &R, ticks: impl Iterator<Item = &'a RawValue>) -> u64 {
+        let mut ticks = ticks;
+        if recipient.is_parked() {
+            self.metrics.conflated.inc_by(ticks.count() as u64);
+            return 0;
+        }
+        let mut sent = 0;
+        while let Some(tick) = ticks.next() {
+            match recipient.send_tick(tick) {
+                Ok(()) => sent += 1,
+                Err(Refused::Full) => {
+                    self.metrics.conflated.inc_by(1 + ticks.count() as u64);
+                    self.park(recipient);
+                    break;
+                }
+                Err(Refused::Closed) => break,
+            }
+        }
+        sent
     }
 
     /// Stops bulk updates to `recipient` until the flusher finds it has room.
@@ -152,10 +225,46 @@ impl<R: Recipient> Prices<R> {
         self.parked.lock().len()
     }
 
+    /// Sends paced subscribers the latest tick they are owed, where their
+    /// interval has passed. A parked socket's debt is dropped: the parking
+    /// flush sends it the latest of every symbol anyway.
+    fn pay_owed(&self, index: &Index<R>) {
+        let now = pace::now_ms();
+        let due: Vec<Owed<R>> = {
+            let mut owed = self.owed.lock();
+            if owed.is_empty() {
+                return;
+            }
+            let (due, later) = std::mem::take(&mut *owed)
+                .into_iter()
+                .partition(|o| o.pace.is_due(now));
+            *owed = later;
+            due
+        };
+        for o in due {
+            o.pace.settle(now);
+            let still_follows = index
+                .subscriptions(o.recipient.sid())
+                .is_some_and(|s| s.symbols.contains(&o.symbol));
+            if !still_follows || o.recipient.is_parked() || o.recipient.is_busy() {
+                continue;
+            }
+            let Some(tick) = self.market.latest(&o.symbol) else {
+                continue;
+            };
+            let Ok(raw) = serde_json::value::to_raw_value(&tick) else {
+                continue;
+            };
+            let sent = self.deliver(&o.recipient, std::iter::once(&*raw));
+            self.metrics.price_updates_out.inc_by(sent);
+        }
+    }
+
     /// Serves parked sockets: the latest tick of each of their symbols;
     /// unparks those where everything fit. Returns those parked longer than
     /// the slow-socket timeout (forgotten here), to be cut off.
     pub(crate) fn flush(&self, index: &Index<R>) -> Vec<R> {
+        self.pay_owed(index);
         let mut too_slow = Vec::new();
         let parked: Vec<(R, Instant)> = self
             .parked
@@ -215,6 +324,8 @@ mod tests {
         got: Mutex<Vec<String>>,
         parked: AtomicBool,
         busy: AtomicBool,
+        /// Every socket's sends, in the order they happened (shared).
+        order: Arc<Mutex<Vec<Sid>>>,
     }
 
     impl Recipient for Arc<Fake> {
@@ -226,6 +337,7 @@ mod tests {
                 return Err(Refused::Full);
             }
             self.room.fetch_sub(1, Ordering::Relaxed);
+            self.order.lock().push(self.sid);
             let t: Tick = serde_json::from_str(tick.get()).unwrap();
             self.got
                 .lock()
@@ -263,14 +375,29 @@ mod tests {
     }
 
     fn socket(s: &Setup, room: usize, symbols: &[&str]) -> Arc<Fake> {
+        logged_socket(s, room, symbols, Arc::default(), None)
+    }
+
+    /// A socket that logs its sends into `order`, following `symbols` at
+    /// `pace`.
+    fn logged_socket(
+        s: &Setup,
+        room: usize,
+        symbols: &[&str],
+        order: Arc<Mutex<Vec<Sid>>>,
+        pace: Option<Duration>,
+    ) -> Arc<Fake> {
         let fake = Arc::new(Fake {
             sid: Sid::new(),
             room: AtomicUsize::new(room),
+            order,
             ..Fake::default()
         });
         s.index.get_or_add(fake.sid, "user", || Some(fake.clone()));
         let symbols: Vec<String> = symbols.iter().map(|s| (*s).to_owned()).collect();
-        s.index.subscribe_symbols(fake.sid, &symbols, 10).unwrap();
+        s.index
+            .subscribe_symbols(fake.sid, &symbols, 10, pace)
+            .unwrap();
         fake
     }
 
@@ -300,6 +427,71 @@ mod tests {
         assert_eq!(got(&eur), ["EURUSD@1"]);
         assert_eq!(got(&both), ["EURUSD@1", "GBPUSD@1"]);
         assert_eq!(s.metrics.price_updates_out.get(), 3);
+    }
+
+    #[test]
+    fn a_batch_reaches_each_socket_back_to_back() {
+        let s = setup(Duration::from_secs(30));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let sockets: Vec<Arc<Fake>> = (0..20)
+            .map(|_| logged_socket(&s, 10, &["A", "B", "C"], order.clone(), None))
+            .collect();
+        s.prices
+            .publish(&s.index, vec![tick("A", 1), tick("B", 1), tick("C", 1)]);
+        let order = order.lock().clone();
+        assert_eq!(order.len(), 60);
+        for run in order.chunks(3) {
+            assert!(
+                run.iter().all(|sid| *sid == run[0]),
+                "interleaved: {order:?}"
+            );
+        }
+        for f in &sockets {
+            assert_eq!(got(f), ["A@1", "B@1", "C@1"], "in the batch's order");
+        }
+    }
+
+    #[test]
+    fn a_paced_subscriber_gets_one_tick_per_interval_and_then_the_latest() {
+        let s = setup(Duration::from_secs(30));
+        let paced = logged_socket(
+            &s,
+            100,
+            &["A"],
+            Arc::default(),
+            Some(Duration::from_millis(40)),
+        );
+        let every = socket(&s, 100, &["A"]);
+        for ts in 1..=5 {
+            s.prices.publish(&s.index, vec![tick("A", ts)]);
+        }
+        assert_eq!(got(&every).len(), 5);
+        assert_eq!(got(&paced), ["A@1"], "the rest of the burst is owed");
+        s.prices.flush(&s.index);
+        assert_eq!(got(&paced), ["A@1"], "not yet due");
+        std::thread::sleep(Duration::from_millis(45));
+        s.prices.flush(&s.index);
+        assert_eq!(got(&paced), ["A@1", "A@5"], "the final value of the burst");
+        s.prices.flush(&s.index);
+        assert_eq!(got(&paced).len(), 2, "owed once");
+        std::thread::sleep(Duration::from_millis(45));
+        s.prices.publish(&s.index, vec![tick("A", 6)]);
+        assert_eq!(
+            got(&paced).last().unwrap(),
+            "A@6",
+            "a quiet interval: at once"
+        );
+    }
+
+    #[test]
+    fn a_socket_that_fills_up_mid_batch_is_parked_with_the_rest_conflated() {
+        let s = setup(Duration::from_secs(30));
+        let slow = socket(&s, 1, &["A", "B", "C"]);
+        s.prices
+            .publish(&s.index, vec![tick("A", 1), tick("B", 1), tick("C", 1)]);
+        assert_eq!(got(&slow), ["A@1"]);
+        assert!(slow.is_parked());
+        assert_eq!(s.metrics.conflated.get(), 2);
     }
 
     #[test]

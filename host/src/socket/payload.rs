@@ -157,6 +157,7 @@ mod proptests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::from),
             any::<i64>().prop_map(Value::from),
+            (-10.0f64..2000.0).prop_map(Value::from),
             ".{0,30}".prop_map(Value::from),
             "[A-Z][A-Z0-9._:_-]{0,34}".prop_map(Value::from),
         ];
@@ -205,6 +206,11 @@ mod proptests {
             prop_assert!(refused_as_invalid(&types));
             if let Ok(t) = types {
                 prop_assert!(t.event_types.iter().all(|t| is_event_type(t)));
+            }
+            let subscription = parse::<prices::Subscription>(Some(v.clone()));
+            prop_assert!(refused_as_invalid(&subscription));
+            if let Ok(s) = subscription {
+                prop_assert!(s.max_rate.is_none_or(|r| r > 0.0 && r <= 1000.0));
             }
             prop_assert!(refused_as_invalid(&parse::<chat::Question>(Some(v.clone()))));
             prop_assert!(refused_as_invalid(&parse::<orders::Since>(Some(v.clone()))));

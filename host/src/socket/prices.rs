@@ -1,7 +1,9 @@
-//! `subscribe:prices` / `unsubscribe:prices`: the symbols a socket follows,
-//! the per-socket symbol cap, and `prices:initial` from the price cache.
+//! `subscribe:prices` / `unsubscribe:prices`: the symbols a socket follows
+//! (each at an optional `maxRate`), the per-socket symbol cap, and
+//! `prices:initial` from the price cache.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, json};
@@ -26,12 +28,51 @@ impl Validate for Symbols {
     }
 }
 
+/// Highest `maxRate` accepted, in updates per second.
+const MAX_RATE: f64 = 1000.0;
+
+/// `{ symbols: string[], maxRate?: number }`: `maxRate` caps the updates
+/// per second per symbol (the latest tick, never a stale one).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Subscription {
+    pub(super) symbols: Vec<String>,
+    #[serde(default)]
+    pub(super) max_rate: Option<f64>,
+}
+
+impl Subscription {
+    /// The interval `maxRate` asks for.
+    fn pace(&self) -> Option<Duration> {
+        self.max_rate
+            .map(|rate| Duration::from_secs_f64(1.0 / rate))
+    }
+}
+
+impl Validate for Subscription {
+    fn validate(&mut self) -> Result<(), Rejection> {
+        if self
+            .max_rate
+            .is_some_and(|r| !(r.is_finite() && r > 0.0 && r <= MAX_RATE))
+        {
+            return Err(Rejection::invalid(format!(
+                "`maxRate` must be a number of updates per second above 0 and at most {MAX_RATE}"
+            )));
+        }
+        names("symbols", &mut self.symbols, "symbol", is_symbol)
+    }
+}
+
 /// Follows the symbols and sends their latest known ticks.
-pub(super) async fn subscribe(gateway: Arc<Gateway>, outlet: Arc<Outlet>, p: Symbols) -> Outcome {
+pub(super) async fn subscribe(
+    gateway: Arc<Gateway>,
+    outlet: Arc<Outlet>,
+    p: Subscription,
+) -> Outcome {
     let max = gateway.config.max_symbols_per_socket;
     let (all, prices) = gateway
         .delivery
-        .subscribe_prices(&outlet, &p.symbols, max)
+        .subscribe_prices(&outlet, &p.symbols, max, p.pace())
         .map_err(|OverCap { have }| {
             Rejection::new(
                 ErrorCode::LimitExceeded,
