@@ -113,7 +113,8 @@ async fn authorize(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
     require_admin(g, headers).await.map(drop)
 }
 
-/// The JSON body, at most [`MAX_BODY`] bytes.
+/// The JSON body, at most [`MAX_BODY`] bytes (a larger declared length is
+/// refused before reading).
 async fn read_body(request: Request) -> Result<NewEvent, ApiError> {
     let is_json = request
         .headers()
@@ -129,6 +130,14 @@ async fn read_body(request: Request) -> Result<NewEvent, ApiError> {
         return Err(ApiError::InvalidPayload(
             "expected `Content-Type: application/json`".into(),
         ));
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(ApiError::TooLarge(MAX_BODY));
     }
     let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
         .await
