@@ -42,6 +42,11 @@ use crate::store::{LocalJournal, Store, StoreError};
 /// CONNECT (the authenticated handshake) before it is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The WebSocket read buffer each socket allocates up front (engineioxide's
+/// default is 4 KiB). Client frames are acks and small payloads; a larger
+/// frame grows the buffer as it arrives. 3 KiB less per socket.
+const WS_READ_BUFFER_BYTES: usize = 1024;
+
 /// Everything the handlers share.
 pub struct Gateway {
     /// The configuration it started with.
@@ -263,12 +268,14 @@ pub async fn start(
         .max_payload(MAX_TRANSPORT_MESSAGE_BYTES as u64)
         .ws_max_frame_size(MAX_TRANSPORT_MESSAGE_BYTES)
         .ws_max_message_size(MAX_TRANSPORT_MESSAGE_BYTES)
+        .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
         .connect_timeout(CONNECT_TIMEOUT)
         .max_buffer_size(gateway.config.socket_buffer_packets.max(4))
         .build_layer();
     crate::socket::attach(&io, gateway.clone());
     let router = crate::http::router(gateway.clone())
         .layer(layer)
+        .layer(axum::middleware::map_request(crate::http::detach::detach))
         .layer(crate::http::cors(&gateway.config));
     let addr = listener.local_addr()?;
     let listener = CappedListener::new(listener, gateway.config.tcp_connection_cap());

@@ -3,6 +3,7 @@
 //! status code.
 
 mod admin;
+pub(crate) mod detach;
 mod error;
 mod events;
 mod public;
