@@ -246,6 +246,9 @@ pub struct Resolved {
     pub config: Config,
     /// The origin of each setting given in the file or environment, by key.
     pub origins: BTreeMap<String, Origin>,
+    /// Environment variables that look meant for the gateway but are not
+    /// read (a mistyped name); warnings, not errors.
+    pub ignored: Vec<Problem>,
 }
 
 impl Resolved {
@@ -352,7 +355,12 @@ impl Config {
             }],
         })?;
         config.apply_plugin_vars(&vars);
-        let resolved = Resolved { config, origins };
+        let ignored = vars.iter().filter_map(|(var, _)| ignored(var)).collect();
+        let resolved = Resolved {
+            config,
+            origins,
+            ignored,
+        };
         let mut problems = resolved.config.check(&resolved);
         if purpose == Purpose::Serve {
             problems.extend(resolved.config.serve_check(&resolved));
@@ -626,6 +634,56 @@ fn entry_problems(entry: &Entry) -> Vec<Problem> {
         .collect()
 }
 
+/// Variables the gateway reads besides the settings.
+const OTHER_VARIABLES: &[&str] = &["GATEWAY_CONFIG"];
+
+/// Why variable `var`, which the gateway does not read, looks meant for
+/// it: a near miss of a setting's variable, or a per-plugin variable
+/// without the `GATEWAY_PLUGIN__NAME__KEY` shape.
+fn ignored(var: &str) -> Option<Problem> {
+    if settings::by_variable(var).is_some() || OTHER_VARIABLES.contains(&var) {
+        return None;
+    }
+    let problem = |expected: &str, did_you_mean| {
+        Some(Problem {
+            origin: Origin::Env(var.to_owned()),
+            key: var.to_owned(),
+            value: None,
+            expected: expected.to_owned(),
+            did_you_mean,
+        })
+    };
+    if var.starts_with("GATEWAY_PLUGIN") {
+        let shaped = var
+            .strip_prefix(PLUGIN_PREFIX)
+            .and_then(|rest| rest.split_once("__"))
+            .is_some_and(|(plugin, key)| !plugin.is_empty() && !key.is_empty());
+        if shaped {
+            return None;
+        }
+        return problem(
+            "not read: a plugin setting is GATEWAY_PLUGIN__NAME__KEY",
+            None,
+        );
+    }
+    let looks_like_ours = var.len() >= 8
+        && var
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if !looks_like_ours {
+        return None;
+    }
+    let variables: Vec<String> = settings::SETTINGS
+        .iter()
+        .map(|s| settings::variable(s.key))
+        .collect();
+    let near = problems::did_you_mean(var, variables.iter().map(String::as_str))?;
+    if strsim::osa_distance(var, &near) > 2 {
+        return None;
+    }
+    problem("not a gateway setting, ignored", Some(near))
+}
+
 /// A problem with setting `key`, named as it was given.
 fn problem_at(at: &Resolved, key: &str, value: Option<String>, expected: String) -> Problem {
     let origin = at.origin(key);
@@ -805,6 +863,35 @@ mod tests {
         assert_eq!(
             err.problems[0].to_string(),
             "environment variable JWT_SECRET = <hidden>: expected a secret, not an empty string"
+        );
+    }
+
+    #[test]
+    fn mistyped_variables_are_pointed_out_and_others_left_alone() {
+        let resolved = Config::resolve(
+            None,
+            vars(&[
+                ("MAX_CONECTIONS_PER_USER", "3"),
+                ("PLUGIN_DIR", "/srv/plugins"),
+                ("GATEWAY_PLUGIN__SIM_PRICES_INTERVAL_MS", "10"),
+                ("GATEWAY_PLUGIN__SIM_PRICES__SEED", "1"),
+                ("HOME", "/root"),
+                ("HOSTNAME", "box"),
+                ("NODE_ENV", "production"),
+                ("XDG_DATA_DIRS", "/usr/share"),
+                ("GATEWAY_CONFIG", "gateway.toml"),
+            ]),
+            Purpose::Tool,
+        )
+        .unwrap();
+        let warned: Vec<String> = resolved.ignored.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warned,
+            [
+                "environment variable MAX_CONECTIONS_PER_USER: not a gateway setting, ignored; did you mean `MAX_CONNECTIONS_PER_USER`?",
+                "environment variable PLUGIN_DIR: not a gateway setting, ignored; did you mean `PLUGINS_DIR`?",
+                "environment variable GATEWAY_PLUGIN__SIM_PRICES_INTERVAL_MS: not read: a plugin setting is GATEWAY_PLUGIN__NAME__KEY",
+            ]
         );
     }
 

@@ -1,9 +1,10 @@
 //! The operator tools of the `gateway` command, run as a person runs them:
 //! the real binary (`gateway-node`, the command's own `main.rs`) with a
 //! clean environment. `config defaults` prints a file that loads back to
-//! the defaults; `config check` hides secrets and lists every problem at
-//! once, as the server's start-up does; `token verify` gives the host's own
-//! verdict on a good, an expired and a wrongly signed token.
+//! the defaults; `config check` hides secrets, lists every problem at
+//! once, as the server's start-up does, and points out mistyped
+//! variables; `token verify` gives the host's own verdict on a good, an
+//! expired and a wrongly signed token.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -94,9 +95,17 @@ fn config_check_hides_secrets_and_lists_every_problem() {
                 "llm-key-under-test",
             ),
             ("PORT", "4000"),
+            ("MAX_CONECTIONS_PER_USER", "3"),
         ],
     );
     assert!(good.status.success(), "{}", text(&good.stderr));
+    assert!(
+        text(&good.stderr).contains(
+            "warning: environment variable MAX_CONECTIONS_PER_USER: not a gateway setting, ignored; did you mean `MAX_CONNECTIONS_PER_USER`?"
+        ),
+        "{}",
+        text(&good.stderr)
+    );
     let shown = text(&good.stdout) + &text(&good.stderr);
     for secret in [
         "jwt-secret-under-test",

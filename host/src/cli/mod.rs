@@ -116,9 +116,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let file = cli.config.as_deref();
     let load = |purpose| Config::resolve(file, vars.clone(), purpose);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve::serve(load(Purpose::Serve)?.config)
-            .await
-            .map(|()| ExitCode::SUCCESS),
+        Command::Serve => {
+            let resolved = load(Purpose::Serve)?;
+            config_tools::warn(&resolved);
+            serve::serve(resolved.config)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Config {
             command: ConfigCommand::Defaults,
         } => {
