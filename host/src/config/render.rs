@@ -27,22 +27,21 @@ pub fn defaults() -> String {
          # variable named like a key in upper case (PORT=4000) beats the file.\n",
     );
     for s in SETTINGS {
+        let value = values.get(s.key);
         let _ = write!(out, "\n# {}", s.about);
         if s.secret {
             out.push_str(" Secret.");
         }
+        if value.is_none() {
+            out.push_str(" Not set by default; for example:");
+        }
         let _ = writeln!(out, "\n# env: {}", settings::variable(s.key));
-        match (values.get(s.key), s.example) {
-            (Some(v), _) => {
+        match value {
+            Some(v) => {
                 let _ = writeln!(out, "{} = {v}", s.key);
             }
-            (None, example) => {
-                let _ = writeln!(
-                    out,
-                    "# {} = {}    (not set by default)",
-                    s.key,
-                    example.unwrap_or("\"\"")
-                );
+            None => {
+                let _ = writeln!(out, "# {} = {}", s.key, s.example.unwrap_or("\"\""));
             }
         }
     }
@@ -144,6 +143,29 @@ mod tests {
         std::fs::write(&file, &text).unwrap();
         let loaded = Config::load_from(Some(&file), Vec::new()).unwrap();
         assert_eq!(loaded, Config::load_from(None, Vec::new()).unwrap());
+
+        // Each example of an unset setting is a valid value once uncommented.
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if SETTINGS
+                        .iter()
+                        .any(|s| rest.starts_with(&format!("{} = ", s.key))) =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&file, &uncommented).unwrap();
+        let loaded = Config::load_from(Some(&file), Vec::new()).unwrap();
+        assert_eq!(
+            loaded.jwks_url.as_deref(),
+            Some("https://idp.example/.well-known/jwks.json")
+        );
+        assert!(loaded.jwt_secret.is_some() && loaded.node_id.is_some());
     }
 
     #[test]
