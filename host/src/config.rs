@@ -282,6 +282,17 @@ impl Config {
         Self::resolve(file, vars, Purpose::Tool).map(|r| r.config)
     }
 
+    /// Like [`Self::resolve`] with the process environment; `dev` (the
+    /// `--dev` flag) counts as `GATEWAY_DEV=true`.
+    pub fn resolve_process(
+        file: Option<&Path>,
+        dev: bool,
+        purpose: Purpose,
+    ) -> Result<Resolved, ConfigError> {
+        let dev = dev.then(|| ("GATEWAY_DEV".to_owned(), "true".to_owned()));
+        Self::resolve(file, std::env::vars().chain(dev), purpose)
+    }
+
     /// Loads defaults < `file` < `vars` for `purpose`, keeping where each
     /// setting came from; every problem is reported at once.
     pub fn resolve(

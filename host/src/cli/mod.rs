@@ -109,12 +109,8 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let mut vars: Vec<(String, String)> = std::env::vars().collect();
-    if cli.dev {
-        vars.push(("GATEWAY_DEV".into(), "true".into()));
-    }
     let file = cli.config.as_deref();
-    let load = |purpose| Config::resolve(file, vars.clone(), purpose);
+    let load = |purpose| Config::resolve_process(file, cli.dev, purpose);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let resolved = load(Purpose::Serve)?;
