@@ -154,6 +154,11 @@ fn config_check_hides_secrets_and_lists_every_problem() {
     let serve = gateway(tmp.path(), &["--config", file_arg], &bad_env);
     assert!(!serve.status.success());
     let serve_problems = text(&serve.stderr);
+    assert_eq!(
+        serve_problems.matches("MAX_CONNECTIONS_PER_USER").count(),
+        1,
+        "each problem once: {serve_problems}"
+    );
     assert!(
         serve_problems.contains("the configuration has 2 problems:"),
         "{serve_problems}"
