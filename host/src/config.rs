@@ -7,15 +7,26 @@
 //! which set config key `key` (lowercased) of plugin `name` (lowercased,
 //! `_` read as `-` when no plugin has the underscore form), e.g.
 //! `GATEWAY_PLUGIN__SIM_PRICES__INTERVAL_MS=10`.
+//!
+//! A load reports every problem at once, each naming the key as it was
+//! written (variable or file key), its value and what is expected
+//! ([`problems`]); [`settings`] lists the settings with their meaning, and
+//! [`render`] prints them for `gateway config defaults` and `check`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::Serialized;
 use serde::{Deserialize, Serialize};
 
 use crate::plugin::manifest::{ConfigValue, Limits, Manifest};
+use problems::HIDDEN;
+pub use problems::{Origin, Problem};
+
+pub mod problems;
+pub mod render;
+pub mod settings;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +50,7 @@ pub enum JwtAlgorithm {
 }
 
 /// Every setting; field names are the environment variables, lowercased.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// `PORT`: HTTP and Socket.IO port.
@@ -194,68 +205,67 @@ impl Default for Config {
     }
 }
 
-/// The environment variables read into [`Config`] (the fields, uppercased).
-const VARIABLES: &[&str] = &[
-    "PORT",
-    "HOST",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-    "LOG_FILE",
-    "GATEWAY_DEV",
-    "JWT_SECRET",
-    "JWT_ALGORITHM",
-    "JWT_PUBLIC_KEY_FILE",
-    "JWKS_URL",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "JWT_LEEWAY_SECS",
-    "FRONTEND_URL",
-    "MARKET_DATA_SERVICE_URL",
-    "TRADING_SERVICE_URL",
-    "EVENT_SERVICE_URL",
-    "USER_SERVICE_URL",
-    "USER_SERVICE_FAIL_OPEN",
-    "USER_SERVICE_CACHE_SECS",
-    "MAX_WEBSOCKET_CONNECTIONS",
-    "MAX_CONNECTIONS_PER_USER",
-    "MAX_TCP_CONNECTIONS",
-    "MAX_MESSAGES_PER_MINUTE",
-    "MAX_SYMBOLS_PER_SOCKET",
-    "CHAT_MAX_PENDING_PER_USER",
-    "FLOOD_DISCONNECT_AFTER",
-    "SOCKET_BUFFER_PACKETS",
-    "SLOW_SOCKET_TIMEOUT_MS",
-    "SERVICE_TOKEN",
-    "METRICS_PUBLIC",
-    "PLUGINS_DIR",
-    "DATA_DIR",
-    "COMPILE_CACHE_DIR",
-    "PLUGIN_DEADLINE_MS",
-    "PLUGIN_MEMORY_MIB",
-    "PLUGIN_HTTP_TIMEOUT_MS",
-    "ORDER_HISTORY_SIZE",
-    "ORDER_HISTORY_SECS",
-    "ORDER_HISTORY_MAX_ENTRIES",
-    "PRICE_HISTORY_MINUTES",
-    "SHUTDOWN_TIMEOUT_SECS",
-    "REDIS_URL",
-    "REDIS_PREFIX",
-    "NODE_ID",
-    "LEASE_TTL_MS",
-];
-
 /// Prefix of per-plugin config variables.
 const PLUGIN_PREFIX: &str = "GATEWAY_PLUGIN__";
 
-/// Why the configuration cannot be used.
+/// Why the configuration cannot be used: every problem found, not only the
+/// first.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A source failed to parse or a value has the wrong type.
-    #[error("invalid configuration: {0}")]
-    Invalid(#[from] Box<figment::Error>),
-    /// A variable combination makes no sense.
-    #[error("invalid configuration: {0}")]
-    Inconsistent(String),
+#[error("{}", list(.problems))]
+pub struct ConfigError {
+    /// What is wrong, in the order found.
+    pub problems: Vec<Problem>,
+}
+
+fn list(problems: &[Problem]) -> String {
+    let mut text = match problems.len() {
+        1 => "the configuration has a problem:".to_owned(),
+        n => format!("the configuration has {n} problems:"),
+    };
+    for p in problems {
+        text.push_str("\n  - ");
+        text.push_str(&p.to_string());
+    }
+    text
+}
+
+/// What the configuration is loaded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A tool that needs no secret (`plugin check`, `token` minting).
+    Tool,
+    /// Serving, or checking that the gateway would serve: also requires a
+    /// JWT secret or key, a valid `LOG_LEVEL` and a readable key file.
+    Serve,
+}
+
+/// A loaded configuration and where each setting came from.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The effective settings.
+    pub config: Config,
+    /// The origin of each setting given in the file or environment, by key.
+    pub origins: BTreeMap<String, Origin>,
+    /// Environment variables that look meant for the gateway but are not
+    /// read (a mistyped name); warnings, not errors.
+    pub ignored: Vec<Problem>,
+}
+
+impl Resolved {
+    /// Where setting `key` came from.
+    pub fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+}
+
+/// One value given in the file or the environment.
+struct Entry {
+    origin: Origin,
+    /// The field it sets.
+    key: String,
+    value: figment::value::Value,
+    /// As written, for messages (hidden for secrets).
+    shown: String,
 }
 
 impl Config {
@@ -269,27 +279,108 @@ impl Config {
         file: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        Self::resolve(file, vars, Purpose::Tool).map(|r| r.config)
+    }
+
+    /// Like [`Self::resolve`] with the process environment; `dev` (the
+    /// `--dev` flag) counts as `GATEWAY_DEV=true`.
+    pub fn resolve_process(
+        file: Option<&Path>,
+        dev: bool,
+        purpose: Purpose,
+    ) -> Result<Resolved, ConfigError> {
+        let dev = dev.then(|| ("GATEWAY_DEV".to_owned(), "true".to_owned()));
+        Self::resolve(file, std::env::vars().chain(dev), purpose)
+    }
+
+    /// Loads defaults < `file` < `vars` for `purpose`, keeping where each
+    /// setting came from; every problem is reported at once.
+    pub fn resolve(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+        purpose: Purpose,
+    ) -> Result<Resolved, ConfigError> {
         let vars: Vec<(String, String)> = vars.into_iter().collect();
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut problems = Vec::new();
+        let mut entries = Vec::new();
         if let Some(file) = file {
-            if !file.is_file() {
-                return Err(ConfigError::Inconsistent(format!(
-                    "config file {} not found",
-                    file.display()
-                )));
+            match file_entries(file) {
+                Ok(found) => entries.extend(found),
+                Err(why) => problems.push(Problem {
+                    origin: Origin::File(file.to_owned()),
+                    key: String::new(),
+                    value: None,
+                    expected: why,
+                    did_you_mean: None,
+                }),
             }
-            figment = figment.merge(Toml::file(file));
         }
-        let env: BTreeMap<String, String> = vars
+        for (var, raw) in &vars {
+            let Some(setting) = settings::by_variable(var) else {
+                continue;
+            };
+            let shown = if setting.secret {
+                HIDDEN.to_owned()
+            } else {
+                format!("{raw:?}")
+            };
+            match env_value(setting.key, raw) {
+                Ok(value) => entries.push(Entry {
+                    origin: Origin::Env(var.clone()),
+                    key: setting.key.to_owned(),
+                    value,
+                    shown,
+                }),
+                Err(expected) => problems.push(Problem {
+                    origin: Origin::Env(var.clone()),
+                    key: var.clone(),
+                    value: Some(shown),
+                    expected,
+                    did_you_mean: None,
+                }),
+            }
+        }
+        for entry in &entries {
+            problems.extend(entry_problems(entry));
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let origins: BTreeMap<String, Origin> = entries
             .iter()
-            .filter(|(k, _)| VARIABLES.contains(&k.as_str()))
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .map(|e| (e.key.clone(), e.origin.clone()))
             .collect();
-        figment = figment.merge(Serialized::globals(env_values(&env)?));
-        let mut config: Config = figment.extract().map_err(Box::new)?;
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        for entry in entries {
+            let mut one = figment::value::Dict::new();
+            one.insert(entry.key, entry.value);
+            figment = figment.merge(Serialized::globals(one));
+        }
+        let mut config: Config = figment.extract().map_err(|e| ConfigError {
+            problems: vec![Problem {
+                origin: Origin::Default,
+                key: "configuration".into(),
+                value: None,
+                expected: e.to_string(),
+                did_you_mean: None,
+            }],
+        })?;
         config.apply_plugin_vars(&vars);
-        config.check()?;
-        Ok(config)
+        let ignored = vars.iter().filter_map(|(var, _)| ignored(var)).collect();
+        let resolved = Resolved {
+            config,
+            origins,
+            ignored,
+        };
+        let mut problems = resolved.config.check(&resolved);
+        if purpose == Purpose::Serve {
+            problems.extend(resolved.config.serve_check(&resolved));
+        }
+        if problems.is_empty() {
+            Ok(resolved)
+        } else {
+            Err(ConfigError { problems })
+        }
     }
 
     fn apply_plugin_vars(&mut self, vars: &[(String, String)]) {
@@ -311,38 +402,50 @@ impl Config {
         }
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
+    /// Combinations and ranges the types cannot say.
+    fn check(&self, at: &Resolved) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut bad = |key: &str, value: String, expected: String| {
+            problems.push(problem_at(at, key, Some(value), expected));
+        };
         if self.jwt_leeway_secs > crate::auth::MAX_LEEWAY_SECS {
-            return Err(ConfigError::Inconsistent(format!(
-                "JWT_LEEWAY_SECS must be at most {}, got {}",
-                crate::auth::MAX_LEEWAY_SECS,
-                self.jwt_leeway_secs
-            )));
+            bad(
+                "jwt_leeway_secs",
+                self.jwt_leeway_secs.to_string(),
+                format!("expected at most {}", crate::auth::MAX_LEEWAY_SECS),
+            );
         }
         if self
             .service_token
             .as_ref()
             .is_some_and(|t| t.trim().is_empty())
         {
-            return Err(ConfigError::Inconsistent(
-                "SERVICE_TOKEN is empty: set a secret, or unset it to accept admin tokens only"
-                    .into(),
-            ));
+            bad(
+                "service_token",
+                "\"\"".into(),
+                "expected a secret; unset it to accept admin tokens only".into(),
+            );
         }
         if self.max_messages_per_minute == 0 {
-            return Err(ConfigError::Inconsistent(
-                "MAX_MESSAGES_PER_MINUTE must be at least 1".into(),
-            ));
+            bad(
+                "max_messages_per_minute",
+                "0".into(),
+                "expected at least 1".into(),
+            );
         }
         if self.lease_ttl_ms < 300 {
-            return Err(ConfigError::Inconsistent(
-                "LEASE_TTL_MS must be at least 300".into(),
-            ));
+            bad(
+                "lease_ttl_ms",
+                self.lease_ttl_ms.to_string(),
+                "expected at least 300".into(),
+            );
         }
         if self.redis_prefix.is_empty() || self.redis_prefix.contains(char::is_whitespace) {
-            return Err(ConfigError::Inconsistent(
-                "REDIS_PREFIX must be non-empty without spaces".into(),
-            ));
+            bad(
+                "redis_prefix",
+                format!("{:?}", self.redis_prefix),
+                "expected a non-empty prefix without spaces".into(),
+            );
         }
         if matches!(
             self.jwt_algorithm,
@@ -350,12 +453,56 @@ impl Config {
         ) && self.jwt_public_key_file.is_none()
             && self.jwks_url.is_none()
         {
-            return Err(ConfigError::Inconsistent(format!(
-                "JWT_ALGORITHM={:?} needs JWT_PUBLIC_KEY_FILE or JWKS_URL",
-                self.jwt_algorithm
-            )));
+            bad(
+                "jwt_algorithm",
+                format!("{:?}", self.jwt_algorithm),
+                "needs JWT_PUBLIC_KEY_FILE or JWKS_URL as well".into(),
+            );
         }
-        Ok(())
+        problems
+    }
+
+    /// What serving needs beyond [`Self::check`]: a way to verify tokens
+    /// and a usable log filter.
+    fn serve_check(&self, at: &Resolved) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if self.jwt_algorithm == JwtAlgorithm::HS256 && !self.gateway_dev {
+            match &self.jwt_secret {
+                None => problems.push(problem_at(
+                    at,
+                    "jwt_secret",
+                    None,
+                    "not set; set it, or run with --dev (GATEWAY_DEV=1) for a generated one".into(),
+                )),
+                Some(s) if s.trim().is_empty() => problems.push(problem_at(
+                    at,
+                    "jwt_secret",
+                    Some("\"\"".into()),
+                    "expected a secret, not an empty string".into(),
+                )),
+                Some(_) => {}
+            }
+        }
+        if let Some(path) = &self.jwt_public_key_file
+            && self.jwt_algorithm != JwtAlgorithm::HS256
+            && let Err(e) = std::fs::metadata(path)
+        {
+            problems.push(problem_at(
+                at,
+                "jwt_public_key_file",
+                Some(format!("{:?}", path.display().to_string())),
+                format!("expected a readable PEM file: {e}"),
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            problems.push(problem_at(
+                at,
+                "log_level",
+                Some(format!("{:?}", self.log_level)),
+                format!("expected a tracing filter such as `info` or `gateway=debug,info`: {e}"),
+            ));
+        }
+        problems
     }
 
     /// Open TCP connections allowed: `MAX_TCP_CONNECTIONS`, or room for
@@ -399,38 +546,170 @@ impl Config {
     }
 }
 
-/// Environment strings typed for figment: numbers and booleans as such.
-fn env_values(
-    env: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, figment::value::Value>, ConfigError> {
+/// An environment string typed for figment as the setting `key` is:
+/// numbers and booleans as such. Refused: what is expected.
+fn env_value(key: &str, raw: &str) -> Result<figment::value::Value, String> {
     use figment::value::Value;
-    let defaults = figment::value::Value::serialize(Config::default())
-        .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
-    let dict = defaults.into_dict().unwrap_or_default();
-    env.iter()
-        .map(|(k, v)| {
-            let typed = match dict.get(k) {
-                Some(Value::Num(..)) => v.trim().parse::<i64>().map(Value::from).map_err(|_| {
-                    ConfigError::Inconsistent(format!(
-                        "{} must be a whole number, got {v:?}",
-                        k.to_ascii_uppercase()
-                    ))
-                })?,
-                Some(Value::Bool(..)) => match v.trim().to_ascii_lowercase().as_str() {
-                    "1" | "true" | "yes" | "on" => Value::from(true),
-                    "0" | "false" | "no" | "off" | "" => Value::from(false),
-                    _ => {
-                        return Err(ConfigError::Inconsistent(format!(
-                            "{} must be true or false, got {v:?}",
-                            k.to_ascii_uppercase()
-                        )));
-                    }
-                },
-                _ => Value::from(v.clone()),
+    let default = match Value::serialize(Config::default()) {
+        Ok(Value::Dict(_, dict)) => dict.get(key).cloned(),
+        _ => None,
+    };
+    Ok(match default {
+        Some(Value::Num(..)) => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| "expected a whole number".to_owned())?,
+        Some(Value::Bool(..)) => match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Value::from(true),
+            "0" | "false" | "no" | "off" | "" => Value::from(false),
+            _ => return Err("expected true or false (or 1/0, yes/no, on/off)".into()),
+        },
+        _ => Value::from(raw.to_owned()),
+    })
+}
+
+/// The top-level keys of config file `file`, or why it cannot be read.
+fn file_entries(file: &Path) -> Result<Vec<Entry>, String> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| format!("cannot read the config file: {e}"))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.to_string().trim()))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let secret = settings::by_key(&key).is_some_and(|s| s.secret);
+            let shown = match &value {
+                _ if secret => HIDDEN.to_owned(),
+                toml::Value::Table(_) => "a table".to_owned(),
+                v => v.to_string(),
             };
-            Ok((k.clone(), typed))
+            let value = figment::value::Value::serialize(&value)
+                .map_err(|e| format!("cannot read `{key}`: {e}"))?;
+            Ok(Entry {
+                origin: Origin::File(file.to_owned()),
+                key,
+                value,
+                shown,
+            })
         })
         .collect()
+}
+
+/// What is wrong with `entry` on its own, over the defaults.
+fn entry_problems(entry: &Entry) -> Vec<Problem> {
+    let mut one = figment::value::Dict::new();
+    one.insert(entry.key.clone(), entry.value.clone());
+    let Err(error) = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Serialized::globals(one))
+        .extract::<Config>()
+    else {
+        return Vec::new();
+    };
+    error
+        .into_iter()
+        .map(|e| {
+            let reading = problems::read_kind(&e.kind);
+            let mut path = e.path.clone();
+            if path.is_empty() {
+                path.push(entry.key.clone());
+            }
+            if let Some(unknown) = &reading.unknown
+                && path.last() != Some(unknown)
+            {
+                path.push(unknown.clone());
+            }
+            let nested = path.len() > 1;
+            let key = match &entry.origin {
+                Origin::Env(var) => var.clone(),
+                _ => path.join("."),
+            };
+            let secret = settings::by_key(&entry.key).is_some_and(|s| s.secret)
+                || path.iter().skip(1).any(|p| settings::looks_secret(p));
+            let value = if secret {
+                Some(HIDDEN.to_owned())
+            } else if nested {
+                reading.value
+            } else {
+                Some(entry.shown.clone())
+            };
+            Problem {
+                origin: entry.origin.clone(),
+                key,
+                value,
+                expected: reading.expected,
+                did_you_mean: reading.did_you_mean,
+            }
+        })
+        .collect()
+}
+
+/// Variables the gateway reads besides the settings.
+const OTHER_VARIABLES: &[&str] = &["GATEWAY_CONFIG"];
+
+/// Why variable `var`, which the gateway does not read, looks meant for
+/// it: a near miss of a setting's variable, or a per-plugin variable
+/// without the `GATEWAY_PLUGIN__NAME__KEY` shape.
+fn ignored(var: &str) -> Option<Problem> {
+    if settings::by_variable(var).is_some() || OTHER_VARIABLES.contains(&var) {
+        return None;
+    }
+    let problem = |expected: &str, did_you_mean| {
+        Some(Problem {
+            origin: Origin::Env(var.to_owned()),
+            key: var.to_owned(),
+            value: None,
+            expected: expected.to_owned(),
+            did_you_mean,
+        })
+    };
+    if var.starts_with("GATEWAY_PLUGIN") {
+        let shaped = var
+            .strip_prefix(PLUGIN_PREFIX)
+            .and_then(|rest| rest.split_once("__"))
+            .is_some_and(|(plugin, key)| !plugin.is_empty() && !key.is_empty());
+        if shaped {
+            return None;
+        }
+        return problem(
+            "not read: a plugin setting is GATEWAY_PLUGIN__NAME__KEY",
+            None,
+        );
+    }
+    let looks_like_ours = var.len() >= 8
+        && var
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if !looks_like_ours {
+        return None;
+    }
+    let variables: Vec<String> = settings::SETTINGS
+        .iter()
+        .map(|s| settings::variable(s.key))
+        .collect();
+    let near = problems::did_you_mean(var, variables.iter().map(String::as_str))?;
+    if strsim::osa_distance(var, &near) > 2 {
+        return None;
+    }
+    problem("not a gateway setting, ignored", Some(near))
+}
+
+/// A problem with setting `key`, named as it was given.
+fn problem_at(at: &Resolved, key: &str, value: Option<String>, expected: String) -> Problem {
+    let origin = at.origin(key);
+    let written = match &origin {
+        Origin::Env(var) => var.clone(),
+        _ => key.to_owned(),
+    };
+    let secret = settings::by_key(key).is_some_and(|s| s.secret);
+    Problem {
+        origin,
+        key: written,
+        value: value.map(|v| if secret { HIDDEN.to_owned() } else { v }),
+        expected,
+        did_you_mean: None,
+    }
 }
 
 #[cfg(test)]
@@ -481,24 +760,150 @@ mod tests {
         assert_eq!(sim["interval_ms"].to_config_string(), "10");
     }
 
-    #[test]
-    fn bad_values_are_clear_errors() {
-        let err = Config::load_from(None, vars(&[("PORT", "eighty")])).unwrap_err();
-        assert!(
-            err.to_string().contains("PORT must be a whole number"),
-            "{err}"
-        );
-        let err = Config::load_from(None, vars(&[("JWT_ALGORITHM", "RS256")])).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("needs JWT_PUBLIC_KEY_FILE or JWKS_URL"),
-            "{err}"
-        );
+    fn problems(file: Option<&str>, env: &[(&str, &str)]) -> Vec<String> {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("gateway.toml");
-        std::fs::write(&file, "prot = 1\n").unwrap();
-        let err = Config::load_from(Some(&file), vars(&[])).unwrap_err();
-        assert!(err.to_string().contains("prot"), "{err}");
+        let path = dir.path().join("gateway.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        let err = Config::load_from(file.map(|_| path.as_path()), vars(env)).unwrap_err();
+        err.problems
+            .iter()
+            .map(|p| {
+                p.to_string()
+                    .replace(&path.display().to_string(), "gateway.toml")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bad_values_name_the_key_as_written_the_value_and_what_is_expected() {
+        assert_eq!(
+            problems(None, &[("PORT", "eighty")]),
+            ["environment variable PORT = \"eighty\": expected a whole number"]
+        );
+        assert_eq!(
+            problems(None, &[("MAX_CONNECTIONS_PER_USER", "-1")]),
+            [
+                "environment variable MAX_CONNECTIONS_PER_USER = \"-1\": expected a whole number from 0 to 18446744073709551615"
+            ]
+        );
+        assert_eq!(
+            problems(None, &[("PORT", "70000")]),
+            ["environment variable PORT = \"70000\": expected a whole number from 0 to 65535"]
+        );
+        assert_eq!(
+            problems(None, &[("LOG_FORMAT", "xml")]),
+            ["environment variable LOG_FORMAT = \"xml\": expected one of `pretty`, `json`"]
+        );
+        assert_eq!(
+            problems(None, &[("JWT_ALGORITHM", "RS256")]),
+            [
+                "environment variable JWT_ALGORITHM = RS256: needs JWT_PUBLIC_KEY_FILE or JWKS_URL as well"
+            ]
+        );
+        assert_eq!(
+            problems(Some("prot = 1\n"), &[]),
+            ["gateway.toml: prot = 1: not a known setting; did you mean `port`?"]
+        );
+        assert_eq!(
+            problems(Some("jwt_leeway_secs = 90\n"), &[]),
+            ["gateway.toml: jwt_leeway_secs = 90: expected at most 60"]
+        );
+        assert_eq!(
+            problems(Some("[plugins.sim-prices.limits]\nmemry_mib = 8\n"), &[]),
+            [
+                "gateway.toml: plugins.sim-prices.limits.memry_mib: not a known setting; did you mean `memory_mib`?"
+            ]
+        );
+        let syntax = problems(Some("port = \n"), &[]);
+        assert!(
+            syntax[0].starts_with("gateway.toml: not valid TOML"),
+            "{syntax:?}"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let found = problems(
+            Some("prot = 1\nlog_format = 3\nmax_messages_per_minute = 0\n"),
+            &[
+                ("MAX_CONNECTIONS_PER_USER", "-1"),
+                ("METRICS_PUBLIC", "maybe"),
+                ("JWT_SECRET", "not-shown"),
+            ],
+        );
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found.iter().any(|p| p.contains("prot = 1")));
+        assert!(found.iter().any(|p| p.contains("log_format = 3")));
+        assert!(found.iter().any(|p| p.contains("MAX_CONNECTIONS_PER_USER")));
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("METRICS_PUBLIC = \"maybe\": expected true or false"))
+        );
+        // Range checks run once the types are right: the fifth problem
+        // (max_messages_per_minute = 0) shows after these are fixed.
+        let found = problems(
+            Some("max_messages_per_minute = 0\n"),
+            &[("LEASE_TTL_MS", "10"), ("REDIS_PREFIX", "a b")],
+        );
+        assert_eq!(found.len(), 3, "{found:?}");
+    }
+
+    #[test]
+    fn serving_needs_a_secret_and_a_valid_log_filter() {
+        let err = Config::resolve(None, vars(&[("LOG_LEVEL", "gateway=loud")]), Purpose::Serve)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("the configuration has 2 problems:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("setting jwt_secret (JWT_SECRET): not set"),
+            "{text}"
+        );
+        assert!(
+            text.contains("environment variable LOG_LEVEL = \"gateway=loud\""),
+            "{text}"
+        );
+        let dev = vars(&[("GATEWAY_DEV", "1")]);
+        assert!(Config::resolve(None, dev, Purpose::Serve).is_ok());
+        let err = Config::resolve(None, vars(&[("JWT_SECRET", " ")]), Purpose::Serve).unwrap_err();
+        assert_eq!(
+            err.problems[0].to_string(),
+            "environment variable JWT_SECRET = <hidden>: expected a secret, not an empty string"
+        );
+    }
+
+    #[test]
+    fn mistyped_variables_are_pointed_out_and_others_left_alone() {
+        let resolved = Config::resolve(
+            None,
+            vars(&[
+                ("MAX_CONECTIONS_PER_USER", "3"),
+                ("PLUGIN_DIR", "/srv/plugins"),
+                ("GATEWAY_PLUGIN__SIM_PRICES_INTERVAL_MS", "10"),
+                ("GATEWAY_PLUGIN__SIM_PRICES__SEED", "1"),
+                ("HOME", "/root"),
+                ("HOSTNAME", "box"),
+                ("NODE_ENV", "production"),
+                ("XDG_DATA_DIRS", "/usr/share"),
+                ("GATEWAY_CONFIG", "gateway.toml"),
+            ]),
+            Purpose::Tool,
+        )
+        .unwrap();
+        let warned: Vec<String> = resolved.ignored.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warned,
+            [
+                "environment variable MAX_CONECTIONS_PER_USER: not a gateway setting, ignored; did you mean `MAX_CONNECTIONS_PER_USER`?",
+                "environment variable PLUGIN_DIR: not a gateway setting, ignored; did you mean `PLUGINS_DIR`?",
+                "environment variable GATEWAY_PLUGIN__SIM_PRICES_INTERVAL_MS: not read: a plugin setting is GATEWAY_PLUGIN__NAME__KEY",
+            ]
+        );
     }
 
     #[test]
@@ -528,7 +933,7 @@ mod proptests {
         #[test]
         fn proptest_environment_never_panics(
             values in prop::collection::vec(
-                (prop::sample::select(VARIABLES.to_vec()), "[ -~]{0,16}"),
+                (prop::sample::select(settings::SETTINGS.iter().map(|s| settings::variable(s.key)).collect::<Vec<_>>()), "[ -~]{0,16}"),
                 0..8,
             ),
         ) {

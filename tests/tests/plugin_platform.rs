@@ -309,6 +309,56 @@ async fn swap_b() {
 }
 
 #[tokio::test]
+async fn a_file_whose_content_did_not_change_is_not_reloaded() {
+    // One atomic rename, a touch, and the same bytes renamed in again: one
+    // load. (A reload re-initialises the plugin.)
+    let p = Platform::new();
+    let _watch = watch::watch(p.host.clone(), &p.dir()).unwrap();
+    p.publish("swap", &guest(SWAP_A), Some("[config]\ninterval_ms = 20\n"));
+    let first = eventually(WAIT, "swap to load", || {
+        p.host.registry().get("swap")?.current()
+    })
+    .await;
+    let file = p.dir().join("swap.wasm");
+    std::fs::File::options()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    p.publish("swap", &guest(SWAP_A), Some("[config]\ninterval_ms = 20\n"));
+    // Well past the watcher's settle time, several times over.
+    tokio::time::sleep(watch::SETTLE * 10).await;
+    let slot = p.host.registry().get("swap").unwrap();
+    assert_eq!(slot.loads(), 1, "an unchanged file was loaded again");
+    assert!(Arc::ptr_eq(&slot.current().unwrap(), &first));
+
+    // A broken file is refused; putting the running file back clears the
+    // refusal without a reload.
+    atomic_write(&p.dir(), "swap.wasm", b"\0asm garbage");
+    eventually(WAIT, "the broken file to be refused", || {
+        slot.last_load_error()
+    })
+    .await;
+    p.publish("swap", &guest(SWAP_A), None);
+    eventually(WAIT, "the refusal to be cleared", || {
+        slot.last_load_error().is_none().then_some(())
+    })
+    .await;
+    assert_eq!(slot.loads(), 1);
+
+    // A changed manifest is a change: it loads.
+    p.publish("swap", &guest(SWAP_A), Some("[config]\ninterval_ms = 30\n"));
+    eventually(WAIT, "the new manifest to load", || {
+        (slot.loads() == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(watch::SETTLE * 10).await;
+    assert_eq!(slot.loads(), 2, "one change, one load");
+}
+
+#[tokio::test]
 async fn a_file_overrides_the_default_of_its_name_until_deleted() {
     let defaults = vec![default_plugin(
         "sim-prices",

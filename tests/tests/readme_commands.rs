@@ -2,7 +2,8 @@
 //! newcomer on a fresh clone would: the run command serves (`/health`
 //! answers) and accepts a token from the README's token command, the
 //! per-plugin configuration example takes effect, and CI runs the README's
-//! test command. Only the environment differs from a newcomer's shell: a
+//! test command; the configuration tools' commands run and say what they
+//! should. Only the environment differs from a newcomer's shell: a
 //! free port and empty data and plugin directories, so the test neither
 //! collides with a gateway on :3006 nor depends on what an earlier run left.
 //!
@@ -220,4 +221,25 @@ async fn the_readme_commands_work_as_typed() {
         symbols.iter().filter(|s| *s == "EURUSD").count() >= 8,
         "INTERVAL_MS=100 gives about ten EURUSD ticks in two seconds, not the default one: {symbols:?}"
     );
+}
+
+#[test]
+fn the_configuration_tools_work_as_typed() {
+    let text = readme::text();
+    let commands = readme::commands(readme::block(&text, "## Configuration tools", "sh"));
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("DATA_DIR", tmp.path().join("data").display().to_string())];
+    let token = output_of("cargo run --release -- --dev token --sub alice", &env);
+    let expected = [
+        ("config defaults", "\nmax_connections_per_user = 5\n"),
+        ("config check", "# OK: the gateway would start"),
+        ("token verify", "verdict:  ACCEPTED: user \"alice\""),
+    ];
+    for (command, (name, says)) in commands.iter().zip(expected) {
+        assert!(command.contains(name), "{command:?} is not `{name}`");
+        let command = command.replace("$TOKEN", token.trim());
+        let out = output_of(&command, &env);
+        assert!(out.contains(says), "{command:?} printed:\n{out}");
+    }
 }

@@ -1,9 +1,11 @@
-//! The `gateway` command line: serve (the default), mint a token, or check
-//! a plugin. `anyhow` lives here, at the binary's edge; the library below
-//! has typed errors.
+//! The `gateway` command line: serve (the default), mint or verify a
+//! token, check a plugin, or print and check the configuration. `anyhow`
+//! lives here, at the binary's edge; the library below has typed errors.
 
+mod config_tools;
 mod plugin_check;
 mod serve;
+mod token_verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, Purpose};
 
 /// Real-time Socket.IO gateway whose features are WebAssembly plugins.
 #[derive(Parser)]
@@ -32,11 +34,14 @@ struct Cli {
 enum Command {
     /// Serve Socket.IO and HTTP (the default).
     Serve,
-    /// Mint a JWT for the configured secret.
+    /// Mint a JWT for the configured secret (or `token verify TOKEN`).
+    #[command(subcommand_negates_reqs = true)]
     Token {
+        #[command(subcommand)]
+        command: Option<TokenCommand>,
         /// The user id (`sub`).
-        #[arg(long)]
-        sub: String,
+        #[arg(long, required = true)]
+        sub: Option<String>,
         /// Add the admin role.
         #[arg(long)]
         admin: bool,
@@ -52,6 +57,30 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Says whether this gateway, as configured, would accept TOKEN, and if
+    /// not, why.
+    Verify {
+        /// The JWT.
+        token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Prints every setting with its default and meaning, as TOML.
+    Defaults,
+    /// Checks the config file and environment; prints the effective
+    /// settings (secrets hidden) or every problem.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -80,17 +109,39 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let mut config = Config::load(cli.config.as_deref())?;
-    config.gateway_dev |= cli.dev;
+    let file = cli.config.as_deref();
+    let load = |purpose| Config::resolve_process(file, cli.dev, purpose);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve::serve(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Serve => {
+            let resolved = load(Purpose::Serve)?;
+            config_tools::warn(&resolved);
+            serve::serve(resolved.config)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Defaults,
+        } => {
+            print!("{}", crate::config::render::defaults());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => Ok(config_tools::check(load(Purpose::Serve))),
         Command::Token {
+            command: Some(TokenCommand::Verify { token }),
+            ..
+        } => token_verify::verify(&load(Purpose::Serve)?.config, &token).await,
+        Command::Token {
+            command: None,
             sub,
             admin,
             name,
             ttl,
         } => {
+            let config = load(Purpose::Tool)?.config;
             let secret = secret(&config)?;
+            let sub = sub.context("--sub is required")?;
             println!(
                 "{}",
                 crate::auth::mint(&secret, &sub, admin, name.as_deref(), ttl)
@@ -99,7 +150,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plugin {
             command: PluginCommand::Check { file, manifest },
-        } => plugin_check::check(&config, file, manifest).await,
+        } => plugin_check::check(&load(Purpose::Tool)?.config, file, manifest).await,
     }
 }
 

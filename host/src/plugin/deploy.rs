@@ -7,6 +7,11 @@
 //! gateway config file's `[plugins.NAME]`, then `GATEWAY_PLUGIN__NAME__KEY`
 //! environment variables. A file `NAME.wasm` in the directory overrides the
 //! embedded default of the same name; deleting it brings the default back.
+//!
+//! A sync whose wasm (by SHA-256), manifest and source equal the running
+//! version's changes nothing: a reload would re-initialise the plugin for
+//! a file that was only touched or renamed in again. A stalled version is
+//! reloaded all the same, since replacing its file is how it recovers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -148,16 +153,19 @@ impl Deployer {
             return;
         }
         let (sources, owned) = (self.sources.clone(), name.to_owned());
-        let found = tokio::task::spawn_blocking(move || candidate(&sources, &owned))
-            .await
-            .unwrap_or_else(|e| {
-                Err(LoadError::Read {
-                    path: name.to_owned(),
-                    reason: format!("reading panicked: {e}"),
-                })
-            });
-        let candidate = match found {
-            Ok(Some(c)) => c,
+        // Hashed off the runtime too: a component may be large.
+        let found = tokio::task::spawn_blocking(move || {
+            candidate(&sources, &owned).map(|c| c.map(|c| (c.sha256(), c)))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(LoadError::Read {
+                path: name.to_owned(),
+                reason: format!("reading panicked: {e}"),
+            })
+        });
+        let (sha256, candidate) = match found {
+            Ok(Some(found)) => found,
             Ok(None) => {
                 if self.registry.remove(name).is_some() {
                     tracing::info!(plugin = name, "plugin unloaded");
@@ -170,6 +178,13 @@ impl Deployer {
                 return;
             }
         };
+        if let Some(running) = self.registry.get(name).and_then(|s| s.current())
+            && running.runs(&candidate, &sha256)
+        {
+            tracing::debug!(plugin = name, "plugin files unchanged; not reloaded");
+            self.registry.settled(name);
+            return;
+        }
         let file = self.file_of(name);
         let loader = self.loader.clone();
         let started = std::time::Instant::now();

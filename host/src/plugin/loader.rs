@@ -32,6 +32,13 @@ pub struct Candidate {
     pub manifest: Manifest,
 }
 
+impl Candidate {
+    /// SHA-256 of the wasm, hex.
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.wasm))
+    }
+}
+
 /// What validation learned about a component.
 pub struct Validated {
     /// Its kind.
@@ -66,7 +73,7 @@ impl Loader {
 
     /// Runs every check on `c` without starting workers.
     pub fn validate(&self, c: &Candidate) -> Result<Validated, LoadError> {
-        let sha256 = hex::encode(Sha256::digest(&c.wasm));
+        let sha256 = c.sha256();
         let engine = self.engine.engine();
         let component = self
             .engine
@@ -108,6 +115,7 @@ impl Loader {
             description: v.description,
             source: c.source,
             sha256: v.sha256,
+            manifest: c.manifest,
             loaded_at: SystemTime::now(),
             env: v.env,
             pool,

@@ -42,6 +42,7 @@ impl Failure {
 /// Counters of one plugin, kept across versions.
 #[derive(Debug, Default)]
 pub struct Health {
+    loads: AtomicU64,
     calls: AtomicU64,
     errors: AtomicU64,
     busy_ns: AtomicU64,
@@ -98,6 +99,11 @@ impl Slot {
             Err(_) => {}
         }
         result
+    }
+
+    /// Versions installed under this name so far (1: never replaced).
+    pub fn loads(&self) -> u64 {
+        self.health.loads.load(Ordering::Relaxed)
     }
 
     /// Calls made so far.
@@ -166,6 +172,7 @@ impl Registry {
         let mut slots = self.slots.write();
         if let Some(slot) = slots.get(&name) {
             let previous = slot.current.swap(Some(version));
+            slot.health.loads.fetch_add(1, Ordering::Relaxed);
             *slot.health.last_load_error.lock() = None;
             return Installed {
                 slot: slot.clone(),
@@ -177,6 +184,7 @@ impl Registry {
             current: ArcSwapOption::from(Some(version)),
             health: Health::default(),
         });
+        slot.health.loads.store(1, Ordering::Relaxed);
         slots.insert(name, slot.clone());
         Installed {
             slot,
@@ -207,6 +215,14 @@ impl Registry {
                 error: failure,
             },
         );
+    }
+
+    /// Records that the files of `name` match its running version again:
+    /// an earlier refused replacement no longer stands.
+    pub fn settled(&self, name: &str) {
+        if let Some(slot) = self.slots.read().get(name) {
+            *slot.health.last_load_error.lock() = None;
+        }
     }
 
     /// The slot of `name`.
@@ -261,6 +277,7 @@ impl Registry {
                     sha256: v.sha256.clone(),
                     state,
                     symbols: v.description.symbols.clone(),
+                    loads: slot.loads(),
                     calls: slot.calls(),
                     errors: slot.errors(),
                     last_error: slot.last_error(),
@@ -296,6 +313,9 @@ pub struct PluginStatus {
     pub state: &'static str,
     /// Symbols (price sources).
     pub symbols: Vec<String>,
+    /// Versions loaded under this name since the gateway started (1: never
+    /// replaced); files rewritten with the same content do not count.
+    pub loads: u64,
     /// Calls so far.
     pub calls: u64,
     /// Failed calls so far.

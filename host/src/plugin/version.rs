@@ -13,6 +13,8 @@ use super::env::PluginEnv;
 use super::error::CallError;
 use super::instance::Live;
 use super::kind::PluginKind;
+use super::loader::Candidate;
+use super::manifest::Manifest;
 use super::worker::WorkerPool;
 use super::world::Exports;
 use crate::protocol::payloads::{Event, OrderBatch, Tick};
@@ -65,6 +67,8 @@ pub struct PluginVersion {
     pub source: PluginSource,
     /// SHA-256 of the wasm, hex.
     pub sha256: String,
+    /// The layered manifest it was loaded with.
+    pub manifest: Manifest,
     /// When it was loaded.
     pub loaded_at: SystemTime,
     /// Its environment.
@@ -115,6 +119,15 @@ fn wrong_kind() -> CallError {
 }
 
 impl PluginVersion {
+    /// Whether this version already runs `candidate` (whose wasm hashes to
+    /// `sha256`): same bytes, manifest and source, and not stalled.
+    pub fn runs(&self, candidate: &Candidate, sha256: &str) -> bool {
+        self.sha256 == sha256
+            && self.manifest == candidate.manifest
+            && self.source == candidate.source
+            && !self.is_stalled()
+    }
+
     /// Runs `f` on one of the version's instances, within the kind's
     /// wall-clock deadline.
     async fn run<R: Send + 'static>(

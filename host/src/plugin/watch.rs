@@ -2,14 +2,16 @@
 //! been quiet for [`SETTLE`]: a burst of writes becomes one reload, and a
 //! file still being written is not read half-way. Writing to a temporary
 //! name and renaming onto `NAME.wasm` is the safe way to publish; dotfiles
-//! and other extensions are ignored.
+//! and other extensions are ignored. So are opens and reads: the gateway
+//! reading a plugin file must not schedule another sync of it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -40,12 +42,18 @@ fn plugin_of(path: &Path) -> Option<String> {
     matches!(ext, "wasm" | "toml").then(|| stem.to_owned())
 }
 
+/// Whether `kind` only says a file was opened or read, not changed.
+fn is_read(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Access(a) if *a != AccessKind::Close(AccessMode::Write))
+}
+
 /// Starts watching `dir` (creating it if needed).
 pub fn watch(host: Arc<Deployer>, dir: &Path) -> notify::Result<DirWatch> {
     std::fs::create_dir_all(dir).map_err(notify::Error::io)?;
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            Ok(event) if is_read(&event.kind) => {}
             Ok(event) => {
                 for path in event.paths {
                     let _ = tx.send(path);
@@ -97,6 +105,8 @@ async fn sleep_until(t: Option<Instant>) {
 
 #[cfg(test)]
 mod tests {
+    use notify::event::ModifyKind;
+
     use super::*;
 
     #[test]
@@ -112,5 +122,19 @@ mod tests {
         assert_eq!(plugin_of(Path::new("/p/.feed.wasm.tmp")), None);
         assert_eq!(plugin_of(Path::new("/p/feed.wasm.part")), None);
         assert_eq!(plugin_of(Path::new("/p/README")), None);
+    }
+
+    #[test]
+    fn opening_and_reading_are_not_changes() {
+        assert!(is_read(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(is_read(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(!is_read(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(!is_read(&EventKind::Modify(ModifyKind::Any)));
     }
 }
