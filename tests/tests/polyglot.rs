@@ -113,7 +113,10 @@ async fn js_event_filter_hot_loads_filters_events_and_unloads() {
     let registry = gw.running.gateway.plugins.registry().clone();
     let mut alice = gw.connect("alice").await;
     let ack = alice
-        .emit_ack("subscribe:events", &json!({ "eventTypes": ["MARKET_HALT"] }))
+        .emit_ack(
+            "subscribe:events",
+            &json!({ "eventTypes": ["MARKET_HALT"] }),
+        )
         .await;
     assert_eq!(ack["ok"], true);
 
@@ -196,7 +199,10 @@ async fn python_chat_responder_answers_from_market_data() {
     let gw = TestGateway::start_in(tmp, |c| {
         plugin_config(c, "sim-prices", "interval_ms", "600000");
         // The default chat assistant would answer first (by name).
-        c.plugins.entry("chat-assistant".into()).or_default().enabled = Some(false);
+        c.plugins
+            .entry("chat-assistant".into())
+            .or_default()
+            .enabled = Some(false);
     })
     .await;
     let registry = gw.running.gateway.plugins.registry().clone();
@@ -250,10 +256,7 @@ async fn python_chat_responder_answers_from_market_data() {
     let reply = asker.next("chat:message", WAIT).await.unwrap();
     let text = reply["message"].as_str().unwrap();
     assert!(
-        text.starts_with(&format!(
-            "USDJPY is at {:.5} / {:.5}",
-            tick.bid, tick.ask
-        )),
+        text.starts_with(&format!("USDJPY is at {:.5} / {:.5}", tick.bid, tick.ask)),
         "{text}"
     );
     gw.stop().await;
