@@ -6,13 +6,15 @@
 //! a real gateway process ([`process`]), fake upstream services
 //! ([`upstream`]), cluster settings and key cleanup ([`cluster`]), a
 //! small Socket.IO client ([`sio`]), a bare long-polling
-//! client ([`polling`]), a test CA and HTTPS servers ([`tls`]), a fake
+//! client ([`polling`]), the example plugins in other languages
+//! ([`polyglot`]), a test CA and HTTPS servers ([`tls`]), a fake
 //! identity provider ([`idp`]) and the
 //! README's blocks and commands ([`readme`]).
 
 pub mod cluster;
 pub mod idp;
 pub mod polling;
+pub mod polyglot;
 pub mod process;
 pub mod readme;
 pub mod server;

@@ -198,6 +198,39 @@ async fn forbidden_import() {
     assert!(msg.contains("market"), "{msg}");
 }
 
+/// The WASI every plugin is linked with (the runtimes of JavaScript and
+/// Python plugins import most of it) gives no environment, no file and no
+/// network: the guest's `init` fails naming anything it reached.
+#[tokio::test]
+async fn wasi_prober() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert!(
+        std::env::vars().next().is_some(),
+        "the host has an environment to leak"
+    );
+    let p = Platform::new();
+    p.publish(
+        "prober",
+        &guest(WASI_PROBER),
+        Some(&format!("[config]\nport = {port}\n")),
+    );
+    p.host.sync("prober").await;
+    let rejected: Vec<String> = p
+        .host
+        .registry()
+        .rejected()
+        .into_iter()
+        .map(|r| r.error.message)
+        .collect();
+    assert!(p.host.registry().get("prober").is_some(), "{rejected:?}");
+    assert!(
+        listener.accept().is_err(),
+        "the guest connected to the host"
+    );
+}
+
 #[tokio::test]
 async fn failing_init() {
     let p = Platform::new();

@@ -48,6 +48,11 @@ impl HostState {
         (!tail.is_empty()).then_some(tail)
     }
 
+    /// Bytes of linear memory the instance holds, over all its memories.
+    pub fn linear_memory_bytes(&self) -> usize {
+        self.memory.granted
+    }
+
     /// Runs blocking host work (an HTTP request, a disk write) so that its
     /// wall time does not count against the guest's CPU deadline.
     pub(crate) fn off_the_clock<R>(&mut self, work: impl FnOnce(&PluginEnv) -> R) -> R {
