@@ -3,10 +3,12 @@
 //!
 //! A subscriber receives an event when it subscribed to the event's type,
 //! is one of the event's target users (if the event names any), and the
-//! event is at least as severe as that user's minimum. An event id that was
-//! filtered before is refused for everybody: the last 10 000 ids are kept in
-//! memory and the newest 500 in kv (`filtered`), so a reload does not
-//! deliver an event again.
+//! event is at least as severe as that user's minimum. The answer depends on
+//! the event and the subscribers only: the host accepts each event id once,
+//! and in cluster mode every node asks its own filter about its own sockets,
+//! so the same event is asked about once per node (an earlier version
+//! refused ids it had seen, kept in the kv every node shares, and so lost
+//! events on the second node).
 //!
 //! Config:
 //! - `min_severity`: `low` (default), `medium`, `high` or `critical`.
@@ -21,25 +23,17 @@ mod events;
 mod rules;
 mod source;
 
-use gateway_sdk::cursor::RecentKeys;
-use gateway_sdk::{Event, EventFilter, FilterInfo, PluginInfo, Subscriber, config, log, upstream};
+use gateway_sdk::{Event, EventFilter, FilterInfo, PluginInfo, Subscriber, config, upstream};
 
 use rules::Rules;
 use source::EventSource;
 
 const DEFAULT_INTERVAL_MS: u32 = 1000;
 const MIN_INTERVAL_MS: u32 = 10;
-/// kv key of the newest filtered event ids.
-const FILTERED_KEY: &str = "filtered";
-/// How many filtered event ids are remembered in memory.
-const FILTERED_CAPACITY: usize = 10_000;
-/// How many of them are mirrored to kv.
-const FILTERED_IN_KV: usize = 500;
 
 /// The plugin state.
 pub struct SystemEvents {
     rules: Rules,
-    filtered: RecentKeys,
     /// The event service poller, when `url` is set.
     source: Option<EventSource>,
 }
@@ -73,27 +67,10 @@ impl EventFilter for SystemEvents {
         } else {
             None
         };
-        Ok(Self {
-            rules,
-            filtered: RecentKeys::load(FILTERED_KEY, FILTERED_CAPACITY),
-            source,
-        })
+        Ok(Self { rules, source })
     }
 
     fn filter(&mut self, event: &Event, subscribers: &[Subscriber]) -> Vec<bool> {
-        if !self.filtered.insert(event.id.clone()) {
-            log::debug(&format!(
-                "event {} was already filtered; refused for everybody",
-                event.id
-            ));
-            return vec![false; subscribers.len()];
-        }
-        if let Err(e) = self.filtered.save(FILTERED_IN_KV) {
-            log::warn(&format!(
-                "{e}; a reload may deliver event {} again",
-                event.id
-            ));
-        }
         subscribers
             .iter()
             .map(|s| self.rules.accepts(event, s))
@@ -295,121 +272,16 @@ mod tests {
     }
 
     #[test]
-    fn an_event_id_is_filtered_once() {
+    fn the_same_event_asked_about_again_gets_the_same_answer() {
+        // As when two cluster nodes, or a reloaded version, ask about it.
         let _host = FakeHost::new().install();
-        let mut f = SystemEvents::init().unwrap();
-        let subs = [sub("alice", &["NEWS", "HALT"]), sub("bob", &["NEWS"])];
-        assert_eq!(
-            f.filter(&event("e-1", "NEWS", Severity::High, None), &subs),
-            [true, true]
-        );
-        assert_eq!(
-            f.filter(&event("e-1", "NEWS", Severity::High, None), &subs),
-            [false, false]
-        );
-        // Same id with another type is still the same event.
-        assert_eq!(
-            f.filter(&event("e-1", "HALT", Severity::High, None), &subs),
-            [false, false]
-        );
-        assert_eq!(
-            f.filter(&event("e-2", "NEWS", Severity::High, None), &subs),
-            [true, true]
-        );
-        assert_eq!(
-            f.filter(&event("e-3", "NEWS", Severity::High, None), &[]),
-            Vec::<bool>::new()
-        );
-        assert_eq!(
-            f.filter(&event("e-3", "NEWS", Severity::High, None), &subs),
-            [false, false]
-        );
-    }
-
-    #[test]
-    fn a_reload_does_not_deliver_a_filtered_event_again() {
-        let host = FakeHost::new().install();
-        let subs = [sub("alice", &["NEWS"])];
-        let mut f = SystemEvents::init().unwrap();
-        assert_eq!(
-            f.filter(&event("e-1", "NEWS", Severity::Low, None), &subs),
-            [true]
-        );
-        drop(f);
-        assert_eq!(host.kv(FILTERED_KEY).unwrap(), br#"["e-1"]"#);
-        let mut f = SystemEvents::init().unwrap();
-        assert_eq!(
-            f.filter(&event("e-1", "NEWS", Severity::Low, None), &subs),
-            [false]
-        );
-        assert_eq!(
-            f.filter(&event("e-2", "NEWS", Severity::Low, None), &subs),
-            [true]
-        );
-    }
-
-    #[test]
-    fn filtered_ids_are_bounded_in_memory_and_in_kv() {
-        let host = FakeHost::new().install();
-        let subs = [sub("alice", &["NEWS"])];
-        let mut f = SystemEvents::init().unwrap();
-        for i in 0..FILTERED_CAPACITY {
-            assert_eq!(
-                f.filter(
-                    &event(&format!("e-{i}"), "NEWS", Severity::Low, None),
-                    &subs
-                ),
-                [true]
-            );
-        }
-        assert_eq!(
-            f.filter(&event("e-0", "NEWS", Severity::Low, None), &subs),
-            [false]
-        );
-        // One more new id pushes the oldest (e-0 is not re-added when refused) out.
-        assert_eq!(
-            f.filter(&event("new", "NEWS", Severity::Low, None), &subs),
-            [true]
-        );
-        assert_eq!(
-            f.filter(&event("e-0", "NEWS", Severity::Low, None), &subs),
-            [true]
-        );
-        let stored: Vec<String> = serde_json::from_slice(&host.kv(FILTERED_KEY).unwrap()).unwrap();
-        assert_eq!(stored.len(), FILTERED_IN_KV);
-        assert_eq!(stored[FILTERED_IN_KV - 2..], ["new", "e-0"]);
-    }
-
-    #[test]
-    fn a_failed_kv_write_still_filters_and_warns_about_reloads() {
-        let host = FakeHost::new()
-            .kv_fail(FILTERED_KEY, KvError::QuotaExceeded("64 KiB".into()))
-            .install();
-        let subs = [sub("alice", &["NEWS"])];
-        let mut f = SystemEvents::init().unwrap();
-        assert_eq!(
-            f.filter(&event("e-1", "NEWS", Severity::Low, None), &subs),
-            [true]
-        );
-        assert_eq!(
-            host.take_logs(),
-            [(
-                Level::Warn,
-                "cannot store kv `filtered`: quota exceeded (64 KiB); a reload may deliver event e-1 again"
-                    .to_owned()
-            )]
-        );
-        assert_eq!(
-            f.filter(&event("e-1", "NEWS", Severity::Low, None), &subs),
-            [false],
-            "still remembered in memory"
-        );
-        assert_eq!(host.kv(FILTERED_KEY), None);
-
-        host.kv_recover(FILTERED_KEY);
-        f.filter(&event("e-2", "NEWS", Severity::Low, None), &subs);
-        assert_eq!(host.kv(FILTERED_KEY).unwrap(), br#"["e-1","e-2"]"#);
-        assert!(host.logs_at(Level::Warn).is_empty());
+        let subs = [sub("alice", &["NEWS"]), sub("bob", &["HALT"])];
+        let ev = event("e-1", "NEWS", Severity::High, None);
+        let mut first = SystemEvents::init().unwrap();
+        assert_eq!(first.filter(&ev, &subs), [true, false]);
+        assert_eq!(first.filter(&ev, &subs), [true, false]);
+        let mut second = SystemEvents::init().unwrap();
+        assert_eq!(second.filter(&ev, &subs), [true, false]);
     }
 
     #[test]
