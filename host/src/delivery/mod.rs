@@ -113,6 +113,10 @@ pub(crate) enum CutOff {
     TokenExpired,
     /// It kept sending over its rate limit.
     Flooding,
+    /// A notification reached this node after a gap in its user's `seq`
+    /// (in cluster mode, pub/sub messages published while this node was
+    /// resubscribing are lost); the client resumes with `lastOrderSeq`.
+    SequenceGap,
 }
 
 impl Mode {
@@ -132,6 +136,7 @@ impl CutOff {
             CutOff::TooSlow => "too_slow",
             CutOff::TokenExpired => "token_expired",
             CutOff::Flooding => "flooding",
+            CutOff::SequenceGap => "sequence_gap",
         }
     }
 }

@@ -12,7 +12,9 @@
 //! A socket that cannot take a live notification is cut off (see
 //! [`Delivery::cut_off`]): it receives nothing more, so it never sees a
 //! later notification after a gap, and its client resumes with
-//! `auth.lastOrderSeq`. The same gate serves both modes: here notifications
+//! `auth.lastOrderSeq`. So is a socket to which a notification arrives
+//! after a gap in its user's `seq` (in cluster mode, what Redis published
+//! while this node was resubscribing never arrives here). The same gate serves both modes: here notifications
 //! are sequenced by the [`Journal`](super::Journal) and delivered under one
 //! lock; in cluster mode they are sequenced in Redis and arrive over
 //! pub/sub in `seq` order.
@@ -103,12 +105,26 @@ pub(crate) struct OrderGate {
     held: Vec<Entry>,
     /// The highest `seq` the socket has (live or replayed).
     floor: u64,
+    /// Whether `floor` is the user's `seq` as of the socket's subscription
+    /// or a notification since, so that a jump past `floor + 1` is a gap.
+    floor_known: bool,
     /// Entries still to send, each marked whether it is a replayed one.
     pending: VecDeque<(Entry, bool)>,
     /// Replayed entries sent so far.
     replayed: usize,
     /// Told how many were replayed once the replay is done.
     done: Option<oneshot::Sender<usize>>,
+}
+
+/// What a live notification is to a socket's [`OrderGate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// The next one (or the first the socket can judge): send it.
+    Next,
+    /// The socket has it already (replayed, or delivered before).
+    Had,
+    /// The socket lacks the notifications of this range before it.
+    Gap(std::ops::Range<u64>),
 }
 
 /// Whether a replay finished.
@@ -121,6 +137,27 @@ pub(crate) enum Progress {
 }
 
 impl OrderGate {
+    /// Judges live notification `seq` and, when it is the next, counts it
+    /// as the socket's.
+    pub(crate) fn admit(&mut self, seq: u64) -> Admit {
+        if seq <= self.floor {
+            return Admit::Had;
+        }
+        if self.floor_known && seq > self.floor + 1 {
+            return Admit::Gap(self.floor + 1..seq);
+        }
+        self.floor = seq;
+        self.floor_known = true;
+        Admit::Next
+    }
+
+    /// Sets the floor to the user's latest `seq` as read from the history
+    /// when the socket starts following (or resumes).
+    fn start_at(&mut self, latest: u64) {
+        self.floor = self.floor.max(latest);
+        self.floor_known = true;
+    }
+
     /// Whether a replay is in progress.
     pub(crate) fn is_replaying(&self) -> bool {
         self.holding
@@ -208,10 +245,24 @@ impl Delivery {
                     continue;
                 }
                 gate.held.push(entry.clone());
-            } else if follows && entry.seq > gate.floor {
-                gate.floor = entry.seq;
-                drop(gate);
-                self.deliver_notification(&outlet, entry.event, &entry.payload);
+            } else if follows {
+                match gate.admit(entry.seq) {
+                    Admit::Next => {
+                        drop(gate);
+                        self.deliver_notification(&outlet, entry.event, &entry.payload);
+                    }
+                    Admit::Had => {}
+                    Admit::Gap(missed) => {
+                        drop(gate);
+                        tracing::warn!(
+                            socket = %outlet.sid(),
+                            user = %entry.user,
+                            "notifications {missed:?} never reached this node; the socket resumes from {}",
+                            missed.start - 1
+                        );
+                        self.cut_off(&outlet, CutOff::SequenceGap);
+                    }
+                }
             }
         }
     }
@@ -249,7 +300,7 @@ impl Delivery {
                 Ok(kept) => {
                     let truncated = since.is_some_and(|s| kept.truncated_after(s));
                     if since.is_some() || !was_following {
-                        gate.floor = gate.floor.max(kept.last_seq);
+                        gate.start_at(kept.last_seq);
                     }
                     if let Some(since) = since {
                         let after = kept.entries.into_iter().filter(|e| e.seq > since);
@@ -298,6 +349,7 @@ impl Delivery {
                 for entry in held {
                     if follows && entry.seq > gate.floor {
                         gate.floor = entry.seq;
+                        gate.floor_known = true;
                         gate.pending.push_back((entry, false));
                     }
                 }
@@ -367,5 +419,39 @@ mod tests {
         assert!(k.truncated_after(9), "a seq from before a restart");
         assert!(!kept(0, &[]).truncated_after(0));
         assert!(kept(3, &[]).truncated_after(1), "everything aged out");
+    }
+
+    #[test]
+    fn a_socket_takes_each_next_notification_once() {
+        let mut gate = OrderGate::default();
+        gate.start_at(4);
+        assert_eq!(gate.admit(4), Admit::Had, "sequenced before it followed");
+        assert_eq!(gate.admit(5), Admit::Next);
+        assert_eq!(gate.admit(5), Admit::Had);
+        assert_eq!(gate.admit(6), Admit::Next);
+    }
+
+    #[test]
+    fn a_notification_after_a_gap_is_a_gap_and_changes_nothing() {
+        let mut gate = OrderGate::default();
+        gate.start_at(4);
+        assert_eq!(gate.admit(5), Admit::Next);
+        assert_eq!(gate.admit(8), Admit::Gap(6..8));
+        assert_eq!(gate.admit(6), Admit::Next, "the floor stayed at 5");
+    }
+
+    #[test]
+    fn a_socket_that_could_not_read_its_history_judges_from_its_first_notification() {
+        let mut gate = OrderGate::default();
+        assert_eq!(gate.admit(17), Admit::Next);
+        assert_eq!(gate.admit(19), Admit::Gap(18..19));
+    }
+
+    #[test]
+    fn a_first_follower_of_a_new_user_expects_seq_1() {
+        let mut gate = OrderGate::default();
+        gate.start_at(0);
+        assert_eq!(gate.admit(2), Admit::Gap(1..2));
+        assert_eq!(gate.admit(1), Admit::Next);
     }
 }
