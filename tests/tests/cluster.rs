@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use gateway_tests::cluster::{self, clean, prefix};
-use gateway_tests::eventually;
 use gateway_tests::process::GatewayProcess;
 use gateway_tests::sio::{self, ConnectError, Incoming, Options};
 use gateway_tests::upstream;
+use gateway_tests::{eventually, eventually_async};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -327,6 +327,21 @@ impl PrivateRedis {
         Self { url, child }
     }
 
+    /// Runs `cmd` on it.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> T {
+        let client = redis::Client::open(self.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        cmd.query_async(&mut conn).await.unwrap()
+    }
+
+    /// How many connections subscribe to `channel`.
+    async fn subscribers(&self, channel: &str) -> u64 {
+        let counts: Vec<(String, u64)> = self
+            .query(redis::cmd("PUBSUB").arg("NUMSUB").arg(channel))
+            .await;
+        counts[0].1
+    }
+
     /// Sends `signal` (`STOP` freezes it: commands get no answer; `CONT`).
     async fn signal(&self, signal: &str) {
         let pid = self.child.id().unwrap().to_string();
@@ -385,6 +400,71 @@ async fn an_event_posted_while_redis_is_frozen_is_accepted_and_arrives_once_it_t
         let rest = client.drain(Duration::from_secs(1)).await;
         assert!(named(&rest, "event:notification").is_empty(), "{rest:?}");
     }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_pub_sub_lost_closes_the_socket_and_the_resume_brings_it() {
+    let redis = PrivateRedis::start().await;
+    let trading = upstream::trading().await;
+    let mut settings = polling(&trading.url);
+    settings.push(("REDIS_URL", redis.url.clone()));
+    let a = node("gap", "node-a", &settings).await;
+    wait_for_lease(&a, "order-poller").await;
+    let b = node("gap", "node-b", &settings).await;
+    let mut hal = b.connect("hal").await;
+    assert_eq!(
+        hal.emit_ack("subscribe:orders", &json!({})).await["ok"],
+        true
+    );
+    trading.state.push("orders", &[order("g1", "hal")]);
+    expect_order(&mut hal, "g1", 1).await;
+
+    // Both nodes lose their subscription; they resubscribe a second later.
+    // g2 is sequenced and published in between, so it reaches no node.
+    let killed: u64 = redis
+        .query(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub"))
+        .await;
+    assert_eq!(killed, 2, "one subscription per node");
+    trading.state.push("orders", &[order("g2", "hal")]);
+    eventually_async(WAIT, "g2 to be sequenced", || async {
+        let seq: Option<u64> = redis.query(redis::cmd("GET").arg("gap:seq:hal")).await;
+        (seq == Some(2)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        redis.subscribers("gap:orders").await,
+        0,
+        "a node resubscribed before g2 was published: the loss did not happen"
+    );
+    eventually_async(WAIT, "both nodes to resubscribe", || async {
+        (redis.subscribers("gap:orders").await == 2).then_some(())
+    })
+    .await;
+
+    // g3 would follow a gap: the socket gets nothing more and is closed.
+    trading.state.push("orders", &[order("g3", "hal")]);
+    let after_gap = hal.drain(Duration::from_secs(3)).await;
+    assert!(
+        named(&after_gap, "order:notification").is_empty(),
+        "nothing after the gap: {after_gap:?}"
+    );
+    assert!(
+        after_gap
+            .iter()
+            .any(|m| matches!(m, Incoming::Disconnected)),
+        "closed: {after_gap:?}"
+    );
+    let resume = Options {
+        auth: Some(json!({ "token": b.token("hal"), "lastOrderSeq": 1 })),
+        ..Options::default()
+    };
+    let mut again = sio::connect(&b.url, resume).await.unwrap();
+    expect_order(&mut again, "g2", 2).await;
+    expect_order(&mut again, "g3", 3).await;
+    let rest = again.drain(Duration::from_millis(500)).await;
+    assert!(named(&rest, "order:notification").is_empty(), "{rest:?}");
     a.stop().await;
     b.stop().await;
 }
