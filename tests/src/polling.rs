@@ -3,12 +3,17 @@
 //! test can make a socket congested at will and read exactly what was
 //! queued for it.
 
+use std::sync::Mutex;
+
 use serde_json::Value;
 
 /// One long-polling connection.
 pub struct Polling {
     http: reqwest::Client,
     url: String,
+    /// Packets read while waiting for the CONNECT answer, handed out by
+    /// the next [`Polling::poll`].
+    early: Mutex<Vec<String>>,
 }
 
 /// One Socket.IO packet as read from a poll.
@@ -25,15 +30,30 @@ pub enum Packet {
 }
 
 impl Polling {
-    /// Opens a session and sends the Socket.IO CONNECT with `auth`.
+    /// Opens a session, sends the Socket.IO CONNECT with `auth` and waits
+    /// for its answer (accepted or refused), as a real client does before
+    /// it emits: an event sent before the namespace is connected ends the
+    /// session.
     pub async fn open(base: &str, auth: &Value) -> Self {
         let http = reqwest::Client::new();
         let url = format!("{base}/socket.io/?EIO=4&transport=polling");
         let open = http.get(&url).send().await.unwrap().text().await.unwrap();
         let handshake: Value = serde_json::from_str(open.trim_start_matches('0')).unwrap();
         let url = format!("{url}&sid={}", handshake["sid"].as_str().unwrap());
-        let me = Self { http, url };
+        let me = Self {
+            http,
+            url,
+            early: Mutex::new(Vec::new()),
+        };
         me.send(&format!("40{auth}")).await;
+        let mut early = Vec::new();
+        while !early
+            .iter()
+            .any(|p: &String| p.starts_with("40") || p.starts_with("44") || p == "1")
+        {
+            early.extend(me.get().await);
+        }
+        *me.early.lock().unwrap() = early;
         me
     }
 
@@ -64,6 +84,15 @@ impl Polling {
 
     /// One poll: the raw packets the server had queued.
     pub async fn poll(&self) -> Vec<String> {
+        let early = std::mem::take(&mut *self.early.lock().unwrap());
+        if !early.is_empty() {
+            return early;
+        }
+        self.get().await
+    }
+
+    /// One GET of the session.
+    async fn get(&self) -> Vec<String> {
         let body = self
             .http
             .get(&self.url)

@@ -161,7 +161,15 @@ async fn a_replay_larger_than_the_buffer_is_paced_and_complete() {
         .emit_with_ack("orders:replay", &json!({ "since": 0 }), 1)
         .await;
     let mut read = Vec::new();
+    let replaying = Instant::now();
     let ack = loop {
+        assert!(
+            replaying.elapsed() < WAIT,
+            "no ack within {WAIT:?}; read {} packets, notifications {:?}, the last: {:?}",
+            read.len(),
+            notifications(&read).len(),
+            read.iter().rev().take(3).collect::<Vec<_>>()
+        );
         let packets = client.packets().await;
         let ack = packets.iter().find_map(|p| match p {
             Packet::Ack(1, data) => Some(data.clone()),
