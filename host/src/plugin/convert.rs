@@ -173,7 +173,8 @@ impl From<&Subscriber> for wit::Subscriber {
 mod tests {
     use super::*;
 
-    fn order(extra_json: &str) -> OrderNotification {
+    /// An order notification from a plugin with `extra_json` as extras.
+    pub(super) fn order(extra_json: &str) -> OrderNotification {
         wit::OrderNotification {
             order_id: "o1".into(),
             kind: "ORDER_CREATED".into(),
@@ -233,19 +234,7 @@ mod proptests {
         /// gets has each field once, the gateway's values for its own.
         #[test]
         fn proptest_extras_never_duplicate_or_override_fields(extra in extra_json()) {
-            let order: OrderNotification = wit::OrderNotification {
-                order_id: "o1".into(),
-                kind: "ORDER_CREATED".into(),
-                symbol: "EURUSD".into(),
-                user_id: "alice".into(),
-                status: None,
-                side: None,
-                quantity: None,
-                price: None,
-                timestamp: 1,
-                extra_json: Some(extra.clone()),
-            }
-            .into();
+            let order = super::tests::order(&extra);
             let text = serde_json::to_string(&order).unwrap();
             let value: Value = serde_json::from_str(&text).unwrap();
             let object = value.as_object().unwrap();
