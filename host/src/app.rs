@@ -157,7 +157,7 @@ pub async fn start(
                 Duration::from_millis(config.lease_ttl_ms),
             )
             .await?;
-            cluster.spawn_heartbeat();
+            cluster.spawn_heartbeat().await;
             tracing::info!(node = cluster.node_id(), prefix = %config.redis_prefix, "cluster mode");
             Some(cluster)
         }

@@ -297,6 +297,33 @@ async fn per_user_limits_hold_across_nodes() {
     clean(&p).await;
 }
 
+/// A node killed and restarted under the same `NODE_ID` (a host or pod
+/// name) starts without what its predecessor held: before, the new process
+/// kept the dead one's connection counts alive under the shared node id,
+/// and a user was locked out for good after a few crashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_under_its_id_after_kill_9_inherits_no_connection_slots() {
+    let p = prefix("reborn");
+    clean(&p).await;
+    let limits = [("MAX_CONNECTIONS_PER_USER", "2".to_owned())];
+    let a = node(&p, "node-a", &limits).await;
+    let _first = a.connect("ivy").await;
+    let _second = a.connect("ivy").await;
+    a.kill().await;
+    let a = node(&p, "node-a", &limits).await;
+    // At once: the heartbeat of the dead process (4.5 s here) has not expired.
+    for n in 1..=2 {
+        let again = sio::connect(&a.url, Options::token(&a.token("ivy"))).await;
+        assert!(
+            again.is_ok(),
+            "connection {n} of ivy after the restart: {:?}",
+            again.err()
+        );
+    }
+    a.stop().await;
+    clean(&p).await;
+}
+
 /// A Redis of one test's own on a free port, which the test can freeze.
 struct PrivateRedis {
     url: String,

@@ -1,7 +1,9 @@
 //! Leases: each source plugin runs on one node of the cluster at a time.
 //!
 //! The lease of plugin `NAME` is the key `PREFIX:lease:NAME` holding the
-//! holder's node id with a time to live. A node takes it with `SET … NX PX`
+//! holder's member id (its node id and a part new at every start, so a
+//! node restarted after a crash does not take its dead predecessor's lease
+//! for its own) with a time to live. A node takes it with `SET … NX PX`
 //! and keeps it with a compare-and-extend script every third of the lease
 //! time; it believes it holds the lease only until two thirds of the lease
 //! time after its last successful renewal began, so it stops polling before
@@ -153,7 +155,7 @@ impl Leases {
             let extended: i64 = self
                 .renew
                 .key(&key)
-                .arg(self.cluster.node_id())
+                .arg(self.cluster.member())
                 .arg(ttl_ms)
                 .invoke_async(&mut conn)
                 .await?;
@@ -163,7 +165,7 @@ impl Leases {
         }
         let taken: Option<String> = redis::cmd("SET")
             .arg(&key)
-            .arg(self.cluster.node_id())
+            .arg(self.cluster.member())
             .arg("PX")
             .arg(ttl_ms)
             .arg("NX")
@@ -178,7 +180,7 @@ impl Leases {
         let released: redis::RedisResult<i64> = self
             .release
             .key(self.key(name))
-            .arg(self.cluster.node_id())
+            .arg(self.cluster.member())
             .invoke_async(&mut conn)
             .await;
         match released {

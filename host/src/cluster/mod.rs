@@ -32,8 +32,16 @@ pub enum ClusterError {
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// This node's handle on the cluster.
+///
+/// A node restarted after a crash usually keeps its `NODE_ID` (a host or
+/// pod name), but what the dead process held (its users' connection slots,
+/// its leases) must not pass to the new one. So what a process holds is
+/// recorded under its *member id*, the node id plus a random part new at
+/// every start, and a starting process retires its predecessor's member id
+/// at once (see [`Cluster::spawn_heartbeat`]).
 pub struct Cluster {
     node_id: String,
+    member: String,
     prefix: String,
     lease_ttl: Duration,
     client: redis::Client,
@@ -62,7 +70,9 @@ impl Cluster {
             .query_async(&mut conn)
             .await
             .map_err(ClusterError::Connect)?;
+        let member = format!("{node_id}/{}", uuid::Uuid::new_v4().simple());
         Ok(Arc::new(Self {
+            member,
             node_id,
             prefix: prefix.to_owned(),
             lease_ttl: lease_ttl.max(Duration::from_millis(300)),
@@ -74,6 +84,12 @@ impl Cluster {
     /// This node's id.
     pub fn node_id(&self) -> &str {
         &self.node_id
+    }
+
+    /// This process's id in the cluster: the node id and a part new at
+    /// every start. Connection slots and leases are held under it.
+    pub(crate) fn member(&self) -> &str {
+        &self.member
     }
 
     /// The key (or channel) `name` under this cluster's prefix.
@@ -96,22 +112,53 @@ impl Cluster {
         self.client.get_async_pubsub().await
     }
 
-    /// The key whose presence says this node is alive.
-    fn alive_key(&self, node: &str) -> String {
-        self.key(&format!("node:{node}"))
+    /// The key whose presence says member `member` is alive.
+    fn alive_key(&self, member: &str) -> String {
+        self.key(&format!("node:{member}"))
     }
 
-    /// Starts the heartbeat: the node's alive key is refreshed every third
-    /// of the lease time and expires three lease times after the last beat,
-    /// so what a dead node counted (its users' connections) stops counting.
-    pub fn spawn_heartbeat(self: &Arc<Self>) {
+    /// Records this process as node `node_id`'s current member and retires
+    /// the previous one (a process of the same node that crashed): its
+    /// alive key goes, so its users' connection slots stop counting now
+    /// rather than when its heartbeat would have expired.
+    async fn succeed_predecessor(&self) -> redis::RedisResult<()> {
+        let mut conn = self.conn();
+        let previous: Option<String> = redis::cmd("SET")
+            .arg(self.key(&format!("member:{}", self.node_id)))
+            .arg(&self.member)
+            .arg("GET")
+            .query_async(&mut conn)
+            .await?;
+        if let Some(previous) = previous.filter(|p| *p != self.member) {
+            let retired: i64 = redis::cmd("DEL")
+                .arg(self.alive_key(&previous))
+                .query_async(&mut conn)
+                .await?;
+            if retired == 1 {
+                tracing::info!(
+                    previous,
+                    "a previous process of this node did not leave; what it held no longer counts"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Retires this node's previous process (see [`Cluster`]), then starts
+    /// the heartbeat: this process's alive key is refreshed every third of
+    /// the lease time and expires three lease times after the last beat, so
+    /// what a dead process counted (its users' connections) stops counting.
+    pub async fn spawn_heartbeat(self: &Arc<Self>) {
+        if let Err(e) = self.succeed_predecessor().await {
+            tracing::warn!("cannot retire this node's previous process: {e}");
+        }
         let me = Arc::downgrade(self);
         let every = self.lease_ttl / 3;
         tokio::spawn(async move {
             loop {
                 let Some(cluster) = me.upgrade() else { return };
                 let ttl_ms = cluster.lease_ttl.as_millis() as u64 * 3;
-                let key = cluster.alive_key(&cluster.node_id);
+                let key = cluster.alive_key(&cluster.member);
                 let mut conn = cluster.conn();
                 drop(cluster);
                 let beat: redis::RedisResult<()> = redis::cmd("SET")
@@ -147,11 +194,11 @@ impl Cluster {
         }
     }
 
-    /// Removes this node's alive key (graceful shutdown).
+    /// Removes this process's alive key (graceful shutdown).
     pub async fn leave(&self) {
         let mut conn = self.conn();
         let gone: redis::RedisResult<()> = redis::cmd("DEL")
-            .arg(self.alive_key(&self.node_id))
+            .arg(self.alive_key(&self.member))
             .query_async(&mut conn)
             .await;
         if let Err(e) = gone {

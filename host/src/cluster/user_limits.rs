@@ -1,10 +1,13 @@
 //! Per-user limits across the cluster: connections per user and messages
 //! per minute.
 //!
-//! Connections: `PREFIX:conns:USER` is a hash of node id → that node's
-//! connections of the user. Taking a slot sums the fields of live nodes
-//! (a node is live while its heartbeat key exists; a dead node's field is
-//! removed on the way) and increments this node's field when under the cap.
+//! Connections: `PREFIX:conns:USER` is a hash of member id (one gateway
+//! process, see [`Cluster`]) → that process's connections of the user.
+//! Taking a slot sums the fields of live processes (alive while their
+//! heartbeat key exists; a dead one's field is removed on the way) and
+//! increments this process's field when under the cap. A process killed
+//! without a goodbye therefore stops counting when its heartbeat expires,
+//! or at once when its node restarts.
 //! Messages: a GCRA bucket per user (`PREFIX:rate:USER`, the theoretical
 //! arrival time in ms, on Redis's clock), `per_minute` per minute with
 //! bursts up to `per_minute`. When Redis cannot answer, the connection
@@ -17,7 +20,7 @@ use redis::Script;
 
 use super::Cluster;
 
-/// Takes a connection slot: KEYS[1] the user's hash; ARGV node, cap, alive-key prefix.
+/// Takes a connection slot: KEYS[1] the user's hash; ARGV member, cap, alive-key prefix.
 const TAKE: &str = r"
 local all = redis.call('HGETALL', KEYS[1])
 local total = 0
@@ -34,7 +37,7 @@ end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 return 1";
 
-/// Gives a slot back: KEYS[1] the user's hash; ARGV node.
+/// Gives a slot back: KEYS[1] the user's hash; ARGV member.
 const GIVE: &str = r"
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
 if n <= 0 then
@@ -73,7 +76,7 @@ pub(crate) struct SharedUserLimits {
 impl std::fmt::Debug for SharedUserLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedUserLimits")
-            .field("node", &self.cluster.node_id())
+            .field("member", &self.cluster.member())
             .finish()
     }
 }
@@ -103,7 +106,7 @@ impl SharedUserLimits {
         let taken: redis::RedisResult<i64> = self
             .take
             .key(self.conns_key(user))
-            .arg(self.cluster.node_id())
+            .arg(self.cluster.member())
             .arg(max)
             .arg(self.cluster.key("node:"))
             .invoke_async(&mut conn)
@@ -123,7 +126,7 @@ impl SharedUserLimits {
         let given: redis::RedisResult<i64> = self
             .give
             .key(self.conns_key(user))
-            .arg(self.cluster.node_id())
+            .arg(self.cluster.member())
             .invoke_async(&mut conn)
             .await;
         if let Err(e) = given {
