@@ -158,6 +158,25 @@ impl OrderGate {
         self.floor_known = true;
     }
 
+    /// Queues the live notifications held back during the replay, judged
+    /// like any live one (`follows`: whether the socket still follows its
+    /// user's orders); stops at a gap and returns its range, since what
+    /// comes after must not reach the socket without what is missing.
+    fn release_held(&mut self, follows: bool) -> Result<(), std::ops::Range<u64>> {
+        let held = std::mem::take(&mut self.held);
+        if !follows {
+            return Ok(());
+        }
+        for entry in held {
+            match self.admit(entry.seq) {
+                Admit::Next => self.pending.push_back((entry, false)),
+                Admit::Had => {}
+                Admit::Gap(missed) => return Err(missed),
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a replay is in progress.
     pub(crate) fn is_replaying(&self) -> bool {
         self.holding
@@ -345,13 +364,16 @@ impl Delivery {
         let mut gate = outlet.orders.lock();
         loop {
             if gate.pending.is_empty() {
-                let held = std::mem::take(&mut gate.held);
-                for entry in held {
-                    if follows && entry.seq > gate.floor {
-                        gate.floor = entry.seq;
-                        gate.floor_known = true;
-                        gate.pending.push_back((entry, false));
-                    }
+                if let Err(missed) = gate.release_held(follows) {
+                    drop(gate);
+                    tracing::warn!(
+                        socket = %outlet.sid(),
+                        user = %outlet.session.user_id,
+                        "notifications {missed:?} never reached this node during a replay; the socket resumes from {}",
+                        missed.start - 1
+                    );
+                    self.cut_off(outlet, CutOff::SequenceGap);
+                    return Progress::Done;
                 }
                 if gate.pending.is_empty() {
                     gate.holding = false;
@@ -445,6 +467,42 @@ mod tests {
         let mut gate = OrderGate::default();
         assert_eq!(gate.admit(17), Admit::Next);
         assert_eq!(gate.admit(19), Admit::Gap(18..19));
+    }
+
+    fn live(seqs: &[u64]) -> Vec<Entry> {
+        kept(0, seqs).entries
+    }
+
+    fn pending(gate: &OrderGate) -> Vec<u64> {
+        gate.pending.iter().map(|(e, _)| e.seq).collect()
+    }
+
+    #[test]
+    fn notifications_held_during_a_replay_follow_it_without_repeats() {
+        let mut gate = OrderGate::default();
+        gate.start_at(6);
+        gate.held = live(&[5, 6, 7, 8]);
+        assert_eq!(gate.release_held(true), Ok(()));
+        assert_eq!(pending(&gate), [7, 8], "5 and 6 were in the replay");
+        assert_eq!(gate.admit(9), Admit::Next);
+    }
+
+    #[test]
+    fn a_gap_among_the_held_notifications_stops_them_there() {
+        let mut gate = OrderGate::default();
+        gate.start_at(6);
+        gate.held = live(&[7, 9, 10]);
+        assert_eq!(gate.release_held(true), Err(8..9));
+        assert_eq!(pending(&gate), [7], "nothing after the gap is queued");
+    }
+
+    #[test]
+    fn a_socket_that_stopped_following_releases_nothing() {
+        let mut gate = OrderGate::default();
+        gate.start_at(6);
+        gate.held = live(&[7]);
+        assert_eq!(gate.release_held(false), Ok(()));
+        assert!(gate.pending.is_empty() && gate.held.is_empty());
     }
 
     #[test]
