@@ -1,6 +1,7 @@
 //! The parts of the gateway's wire contract that both sides of the plugin
 //! boundary check: the host when a client subscribes, a plugin when it
 //! accepts data from upstream. One definition, so the two cannot drift.
+//! The record fields and order types are in [`records`].
 //! Also the one rule for URLs in logs and error messages on both sides
 //! ([`redacted_url`]): credentials and query strings never appear.
 //!
@@ -10,6 +11,8 @@
 //! assert!(is_symbol("EURUSD") && is_symbol("ES:Z5") && !is_symbol("eurusd"));
 //! assert!(is_event_type("MARKET_HALT") && !is_event_type("halt"));
 //! ```
+
+pub mod records;
 
 /// Longest symbol, in bytes.
 pub const MAX_SYMBOL_LEN: usize = 32;

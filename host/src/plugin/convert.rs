@@ -1,54 +1,17 @@
 //! Conversions between the WIT records and the gateway's own values.
 
+use gateway_contract::records::{EVENT_FIELDS, ORDER_FIELDS, POSITION_FIELDS, SEQ_FIELD};
 use serde_json::{Map, Value};
 
 use super::bindings::types as wit;
 use super::version::Subscriber;
 use crate::protocol::payloads::{Event, OrderNotification, PositionUpdate, Severity, Tick};
 
-/// Fields of an order notification the gateway writes itself (`seq` is
-/// the replay sequence number it adds).
-const ORDER_FIELDS: &[&str] = &[
-    "orderId",
-    "type",
-    "symbol",
-    "userId",
-    "status",
-    "side",
-    "quantity",
-    "price",
-    "timestamp",
-    "seq",
-];
-
-/// Fields of a position update the gateway writes itself.
-const POSITION_FIELDS: &[&str] = &[
-    "positionId",
-    "symbol",
-    "userId",
-    "quantity",
-    "entryPrice",
-    "unrealizedPnL",
-    "timestamp",
-    "seq",
-];
-
-/// Fields of an event the gateway writes itself (`targetUserIds` is never
-/// sent to clients).
-const EVENT_FIELDS: &[&str] = &[
-    "id",
-    "type",
-    "title",
-    "message",
-    "severity",
-    "timestamp",
-    "targetUserIds",
-];
-
 /// Parses a plugin's `extra-json`; anything but a JSON object is dropped,
-/// and so are the keys in `reserved`, which would duplicate (or, for
-/// `targetUserIds`, disclose) fields the gateway writes.
-fn extra(json: Option<String>, reserved: &[&str]) -> Map<String, Value> {
+/// and so are the record's own `fields` (and `seq` where the gateway adds
+/// it), which would duplicate (or, for `targetUserIds`, disclose) fields
+/// the gateway writes.
+fn extra(json: Option<String>, fields: &[&str], sequenced: bool) -> Map<String, Value> {
     let mut map = json
         .and_then(|j| serde_json::from_str::<Value>(&j).ok())
         .and_then(|v| match v {
@@ -56,7 +19,7 @@ fn extra(json: Option<String>, reserved: &[&str]) -> Map<String, Value> {
             _ => None,
         })
         .unwrap_or_default();
-    map.retain(|k, _| !reserved.contains(&k.as_str()));
+    map.retain(|k, _| !(fields.contains(&k.as_str()) || sequenced && k == SEQ_FIELD));
     map
 }
 
@@ -87,7 +50,7 @@ impl From<wit::OrderNotification> for OrderNotification {
             quantity: o.quantity,
             price: o.price,
             timestamp: o.timestamp,
-            extra: extra(o.extra_json, ORDER_FIELDS),
+            extra: extra(o.extra_json, ORDER_FIELDS, true),
         }
     }
 }
@@ -102,7 +65,7 @@ impl From<wit::PositionUpdate> for PositionUpdate {
             entry_price: p.entry_price,
             unrealized_pnl: p.unrealized_pnl,
             timestamp: p.timestamp,
-            extra: extra(p.extra_json, POSITION_FIELDS),
+            extra: extra(p.extra_json, POSITION_FIELDS, true),
         }
     }
 }
@@ -139,7 +102,7 @@ impl From<wit::Event> for Event {
             severity: e.severity.into(),
             timestamp: e.timestamp,
             target_user_ids: e.target_user_ids,
-            extra: extra(e.extra_json, EVENT_FIELDS),
+            extra: extra(e.extra_json, EVENT_FIELDS, false),
         }
     }
 }
@@ -221,6 +184,7 @@ mod proptests {
         let key = prop_oneof![
             prop::sample::select(ORDER_FIELDS.to_vec()).prop_map(str::to_owned),
             prop::sample::select(EVENT_FIELDS.to_vec()).prop_map(str::to_owned),
+            Just(SEQ_FIELD.to_owned()),
             "[a-zA-Z]{1,8}",
         ];
         prop_oneof![

@@ -2,37 +2,18 @@
 //! JSON (`{ id, type, title, message, severity, timestamp, targetUserIds?, ... }`)
 //! to the WIT record.
 
+use gateway_sdk::contract::is_event_type;
+use gateway_sdk::contract::records::EVENT_FIELDS;
 use gateway_sdk::fields;
 use gateway_sdk::{Event, Severity};
 use serde_json::Value;
-
-/// Event fields that have their own place in the record.
-const EVENT_FIELDS: &[&str] = &[
-    "id",
-    "type",
-    "title",
-    "message",
-    "severity",
-    "timestamp",
-    "targetUserIds",
-];
-
-/// Whether `kind` matches `^[A-Z][A-Z0-9_]{0,63}$`.
-pub(crate) fn is_valid_type(kind: &str) -> bool {
-    let bytes = kind.as_bytes();
-    bytes.first().is_some_and(u8::is_ascii_uppercase)
-        && bytes.len() <= 64
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
-}
 
 /// One event: every contract field but `targetUserIds` is required; other
 /// fields go to `extra_json`.
 pub(crate) fn event(item: &Value) -> Result<Event, String> {
     let obj = fields::object(item)?;
     let kind = fields::string(obj, "type")?;
-    if !is_valid_type(&kind) {
+    if !is_event_type(&kind) {
         return Err(format!(
             "type {kind:?} does not match ^[A-Z][A-Z0-9_]{{0,63}}$"
         ));
@@ -63,10 +44,16 @@ mod tests {
                "severity": "high", "timestamp": 5})
     }
 
+    fn typed(kind: &str) -> Result<Event, String> {
+        let mut item = base();
+        item["type"] = json!(kind);
+        event(&item)
+    }
+
     #[test]
-    fn type_pattern() {
+    fn an_event_type_must_match_the_contract_pattern() {
         for ok in ["A", "MARKET_HALT", "X1_2", &format!("A{}", "B".repeat(63))] {
-            assert!(is_valid_type(ok), "{ok}");
+            assert!(typed(ok).is_ok(), "{ok}");
         }
         for bad in [
             "",
@@ -76,7 +63,7 @@ mod tests {
             "MARKET-HALT",
             &format!("A{}", "B".repeat(64)),
         ] {
-            assert!(!is_valid_type(bad), "{bad}");
+            assert!(typed(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,42 +1,10 @@
 //! The trading service's items, mapped from the contract's camelCase JSON to
 //! the WIT records: order notifications and position updates.
 
+use gateway_sdk::contract::records::{ORDER_FIELDS, ORDER_TYPES, POSITION_FIELDS};
 use gateway_sdk::fields;
 use gateway_sdk::{OrderNotification, PositionUpdate};
 use serde_json::Value;
-
-/// The order notification types of the contract.
-pub(crate) const ORDER_TYPES: &[&str] = &[
-    "ORDER_CREATED",
-    "ORDER_EXECUTED",
-    "ORDER_PARTIALLY_FILLED",
-    "ORDER_CANCELLED",
-    "ORDER_REJECTED",
-];
-
-/// Order fields that have their own place in the record.
-const ORDER_FIELDS: &[&str] = &[
-    "orderId",
-    "type",
-    "symbol",
-    "userId",
-    "status",
-    "side",
-    "quantity",
-    "price",
-    "timestamp",
-];
-
-/// Position fields that have their own place in the record.
-const POSITION_FIELDS: &[&str] = &[
-    "positionId",
-    "symbol",
-    "userId",
-    "quantity",
-    "entryPrice",
-    "unrealizedPnL",
-    "timestamp",
-];
 
 /// One order notification: `orderId`, a known `type`, `symbol`, `userId`
 /// and `timestamp` are required; other unknown fields go to `extra_json`.
