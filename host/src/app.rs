@@ -191,6 +191,7 @@ pub async fn start(
         registry.clone(),
         metrics.clone(),
         Duration::from_millis(config.slow_socket_timeout_ms),
+        config.source_stale_intervals,
         mode,
     );
     if let Some(c) = &cluster {

@@ -134,6 +134,9 @@ pub struct Config {
     pub order_history_secs: u64,
     /// `ORDER_HISTORY_MAX_ENTRIES`: notifications kept for replay, all users together.
     pub order_history_max_entries: usize,
+    /// `SOURCE_STALE_INTERVALS`: intervals of its own without a tick after
+    /// which a price source loses its symbols to the next source claiming them.
+    pub source_stale_intervals: u32,
     /// `PRICE_HISTORY_MINUTES`: history kept for the chat plugin.
     pub price_history_minutes: u64,
     /// `SHUTDOWN_TIMEOUT_SECS`: longest graceful shutdown.
@@ -194,6 +197,7 @@ impl Default for Config {
             order_history_size: 1000,
             order_history_secs: 3600,
             order_history_max_entries: 1_000_000,
+            source_stale_intervals: 5,
             price_history_minutes: 60,
             shutdown_timeout_secs: 10,
             redis_url: None,
@@ -429,6 +433,13 @@ impl Config {
         if self.max_messages_per_minute == 0 {
             bad(
                 "max_messages_per_minute",
+                "0".into(),
+                "expected at least 1".into(),
+            );
+        }
+        if self.source_stale_intervals == 0 {
+            bad(
+                "source_stale_intervals",
                 "0".into(),
                 "expected at least 1".into(),
             );

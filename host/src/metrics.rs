@@ -36,6 +36,7 @@ pub(crate) struct Metrics {
     history_pruned: Family<Labels, Counter>,
     /// Order notifications kept for replay (a gateway without a cluster).
     pub(crate) history_entries: Gauge,
+    owner_switches: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -101,6 +102,12 @@ impl Metrics {
             "Order notifications kept for replay",
             history_entries.clone(),
         );
+        let owner_switches = Family::<Labels, Counter>::default();
+        registry.register(
+            "price_source_switches",
+            "Symbols passed from one price source to another (failover or hand-back), by symbol and reason",
+            owner_switches.clone(),
+        );
         registry.register_collector(Box::new(PluginCollector(plugins)));
         Self {
             registry,
@@ -115,7 +122,18 @@ impl Metrics {
             cut_off,
             history_pruned,
             history_entries,
+            owner_switches,
         }
+    }
+
+    /// Counts `symbol` passing to another price source for `reason`.
+    pub(crate) fn owner_switched(&self, symbol: &str, reason: &'static str) {
+        self.owner_switches
+            .get_or_create(&vec![
+                ("symbol", symbol.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
     }
 
     /// Counts a client event.

@@ -33,6 +33,7 @@ use gateway::plugin::env::HostServices;
 use gateway::plugin::kv_store::KvStore;
 use gateway::plugin::loader::Loader;
 use gateway::plugin::manifest::{Limits, Manifest};
+use gateway::plugin::owners::Claim;
 use gateway::plugin::registry::Registry;
 use gateway::plugin::runner::{NotAccepted, SourceSink};
 use gateway::price_cache::PriceCache;
@@ -43,10 +44,11 @@ use parking_lot::Mutex;
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 /// Records everything source plugins publish (and accepts it, unless told
-/// to refuse).
+/// to refuse), and what price sources claim.
 #[derive(Default)]
 pub struct Collect {
     ticks: Mutex<Vec<(String, Tick)>>,
+    claims: Mutex<Vec<(String, Option<Claim>)>>,
     orders: Mutex<Vec<(String, OrderBatch)>>,
     events: Mutex<Vec<(String, Event)>>,
     refuse_orders: Mutex<usize>,
@@ -54,6 +56,11 @@ pub struct Collect {
 }
 
 impl Collect {
+    /// Claims so far, in order: the plugin and its claim (`None`: released).
+    pub fn claims(&self) -> Vec<(String, Option<Claim>)> {
+        self.claims.lock().clone()
+    }
+
     /// Ticks so far, with the plugin that produced them.
     pub fn ticks(&self) -> Vec<(String, Tick)> {
         self.ticks.lock().clone()
@@ -88,6 +95,16 @@ impl SourceSink for Collect {
             .lock()
             .extend(ticks.into_iter().map(|t| (plugin.to_owned(), t)));
     }
+
+    fn claimed(&self, plugin: &str, claim: Claim) {
+        self.claims.lock().push((plugin.to_owned(), Some(claim)));
+    }
+
+    fn released(&self, plugin: &str) {
+        self.claims.lock().push((plugin.to_owned(), None));
+    }
+
+    fn silenced(&self, _plugin: &str) {}
 
     fn orders(
         &self,

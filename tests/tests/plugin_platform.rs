@@ -885,3 +885,51 @@ async fn multi_memory_hog() {
     assert!(p.host.registry().get("many").is_none());
     healthy_neighbour_ticks(&p).await;
 }
+
+#[tokio::test]
+async fn steady_quote() {
+    // A price source tells the sink what it claims, with its manifest
+    // priority, on load and on a swap, and that it is gone on unload.
+    let p = Platform::new();
+    p.publish(
+        "primary",
+        &guest(STEADY_QUOTE),
+        Some("priority = 7\n[config]\nsymbol = \"GBPUSD\"\nbid = 2.5\n"),
+    );
+    p.host.sync("primary").await;
+    eventually(WAIT, "the fixed quote", || {
+        p.sink
+            .ticks()
+            .iter()
+            .any(|(n, t)| n == "primary" && t.symbol == "GBPUSD" && t.bid == 2.5)
+            .then_some(())
+    })
+    .await;
+    let claims = p.sink.claims();
+    let (name, claim) = &claims[0];
+    let claim = claim.as_ref().expect("a claim");
+    assert_eq!(name, "primary");
+    assert_eq!(
+        (claim.priority, claim.symbols.as_slice()),
+        (7, &["GBPUSD".to_owned()][..])
+    );
+    assert_eq!(claim.interval, Duration::from_millis(50));
+
+    p.publish(
+        "primary",
+        &guest(STEADY_QUOTE),
+        Some("priority = 7\n[config]\nsymbol = \"GBPUSD\"\nsilent = true\n"),
+    );
+    p.host.sync("primary").await;
+    assert_eq!(p.sink.claims().len(), 2, "a swap claims again");
+    let version = p.host.registry().get("primary").unwrap().current().unwrap();
+    assert!(version.poll_prices().await.unwrap().is_empty(), "silent");
+
+    std::fs::remove_file(p.dir().join("primary.wasm")).unwrap();
+    p.host.sync("primary").await;
+    assert_eq!(
+        p.sink.claims().last(),
+        Some(&("primary".to_owned(), None)),
+        "unloading releases the claim"
+    );
+}

@@ -3,7 +3,9 @@
 //! itself included, delivers it to its own sockets — so each socket gets
 //! each message once, whichever node it is connected to.
 //!
-//! Channels (under the prefix): `ticks` (a JSON array of ticks), `orders`
+//! Channels (under the prefix): `ticks` (the name of the price source and
+//! its ticks, or that it is silenced; every node decides from this one
+//! stream which source owns each symbol, so all nodes agree), `orders`
 //! (`seq|event|payload`, published by the history script) and `events`
 //! (the raw event and its target users; each node runs the event filters
 //! for its own subscribers). Messages published while a node's subscription
@@ -65,9 +67,19 @@ type Accepted = oneshot::Sender<Result<(), String>>;
 
 /// What goes out to the cluster.
 enum Outgoing {
-    Ticks(Vec<Tick>),
+    Ticks(WireTicks),
     Orders(OrderBatch, Accepted),
     Events(Vec<Event>, Accepted),
+}
+
+/// A price source's output as it travels between nodes: its ticks, or
+/// (with none) that its circuit opened.
+#[derive(Serialize, Deserialize)]
+struct WireTicks {
+    source: String,
+    ticks: Vec<Tick>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    silenced: bool,
 }
 
 /// An event as it travels between nodes: with its targets, which clients
@@ -117,9 +129,25 @@ impl Relay {
 }
 
 impl Uplink for Relay {
-    fn ticks(&self, ticks: Vec<Tick>) {
-        if let Err(e) = self.send(Outgoing::Ticks(ticks)) {
+    fn ticks(&self, source: &str, ticks: Vec<Tick>) {
+        let wire = WireTicks {
+            source: source.to_owned(),
+            ticks,
+            silenced: false,
+        };
+        if let Err(e) = self.send(Outgoing::Ticks(wire)) {
             tracing::warn!("ticks dropped: {e}");
+        }
+    }
+
+    fn silenced(&self, source: &str) {
+        let wire = WireTicks {
+            source: source.to_owned(),
+            ticks: Vec::new(),
+            silenced: true,
+        };
+        if let Err(e) = self.send(Outgoing::Ticks(wire)) {
+            tracing::warn!("silenced source notice dropped: {e}");
         }
     }
 
@@ -320,11 +348,18 @@ fn dispatch(cluster: &Cluster, delivery: &Arc<Delivery>, channel: &str, payload:
         return;
     };
     match name {
-        "ticks" => match serde_json::from_str::<Vec<Tick>>(payload) {
-            Ok(mut ticks) => {
+        "ticks" => match serde_json::from_str::<WireTicks>(payload) {
+            Ok(WireTicks {
+                source,
+                silenced: true,
+                ..
+            }) => delivery.silence_source(&source),
+            Ok(WireTicks {
+                source, mut ticks, ..
+            }) => {
                 let now = crate::time::now_ms();
                 ticks.retain(|t| t.refusal(now).is_none());
-                delivery.publish_ticks(ticks);
+                delivery.publish_ticks(&source, ticks);
             }
             Err(e) => tracing::warn!("unreadable ticks from the cluster: {e}"),
         },

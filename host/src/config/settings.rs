@@ -195,6 +195,10 @@ pub const SETTINGS: &[Setting] = &[
         "Order notifications kept for replay, all users together.",
     ),
     set(
+        "source_stale_intervals",
+        "A price source sending no tick for this many of its intervals loses its symbols to the next source claiming them (at least 1).",
+    ),
+    set(
         "price_history_minutes",
         "Price history kept for the chat plugin, in minutes.",
     ),

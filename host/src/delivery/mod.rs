@@ -3,6 +3,8 @@
 //!
 //! - [`index`]: who follows what — the only owner of subscriptions;
 //! - [`prices`]: tick fan-out, conflation and parking of slow sockets;
+//!   before it, the [`Owners`] table drops ticks from sources that do not
+//!   own their symbol (a backup feed stands by while the primary produces);
 //! - [`orders`]: per-user sequence, paced replay and the order gate of
 //!   each socket;
 //! - [`events`]: filtering through the event filter plugins, then delivery;
@@ -32,7 +34,7 @@ pub(crate) mod prices;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -42,6 +44,7 @@ use serde_json::value::RawValue;
 use socketioxide::socket::Sid;
 
 use crate::metrics::Metrics;
+use crate::plugin::owners::{Claim, Holdings, Owners, Switch};
 use crate::plugin::registry::Registry;
 use crate::plugin::runner::{NotAccepted, SourceSink};
 use crate::price_cache::PriceCache;
@@ -73,8 +76,11 @@ pub(crate) trait Journal: Send + Sync {
 
 /// Where a node sends source output when it is part of a cluster.
 pub(crate) trait Uplink: Send + Sync {
-    /// Publishes ticks for every node.
-    fn ticks(&self, ticks: Vec<Tick>);
+    /// Publishes the ticks of price source `source` for every node.
+    fn ticks(&self, source: &str, ticks: Vec<Tick>);
+    /// Tells every node that price source `source` is silenced (its
+    /// circuit opened).
+    fn silenced(&self, source: &str);
     /// Sequences, keeps and publishes order notifications and position
     /// updates; resolves once the cluster has them.
     fn orders(&self, batch: OrderBatch) -> BoxFuture<'static, Result<(), String>>;
@@ -170,6 +176,8 @@ pub struct Delivery {
     me: Weak<Delivery>,
     index: Index<Arc<Outlet>>,
     prices: Prices<Arc<Outlet>>,
+    /// Which price source owns each symbol.
+    owners: Mutex<Owners>,
     plugins: Arc<Registry>,
     metrics: Arc<Metrics>,
     mode: Mode,
@@ -200,18 +208,21 @@ struct SubscriptionInfo {
 
 impl Delivery {
     /// Delivery recording ticks in `market` and filtering events with the
-    /// event filters of `plugins`.
+    /// event filters of `plugins`; a price source is stale after
+    /// `stale_intervals` of its intervals without a tick.
     pub(crate) fn new(
         market: Arc<PriceCache>,
         plugins: Arc<Registry>,
         metrics: Arc<Metrics>,
         slow_socket_timeout: Duration,
+        stale_intervals: u32,
         mode: Mode,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             index: Index::default(),
             prices: Prices::new(market, metrics.clone(), slow_socket_timeout),
+            owners: Mutex::new(Owners::new(stale_intervals)),
             plugins,
             metrics,
             mode,
@@ -344,10 +355,52 @@ impl Delivery {
         self.index.unsubscribe_event_types(outlet.sid(), types)
     }
 
-    /// Records and delivers ticks (from this node's sources, or in cluster
-    /// mode from the cluster).
-    pub(crate) fn publish_ticks(&self, ticks: Vec<Tick>) {
-        self.prices.publish(&self.index, ticks);
+    /// Records and delivers the ticks of price source `source` whose
+    /// symbols it owns (from this node's sources, or in cluster mode from
+    /// the cluster, so every node decides on the same stream).
+    pub(crate) fn publish_ticks(&self, source: &str, mut ticks: Vec<Tick>) {
+        let switches = {
+            let mut owners = self.owners.lock();
+            let switches = owners.heard(
+                source,
+                ticks.iter().map(|t| t.symbol.as_str()),
+                Instant::now(),
+            );
+            ticks.retain(|t| owners.delivers(source, &t.symbol));
+            switches
+        };
+        self.switched(switches);
+        if !ticks.is_empty() {
+            self.prices.publish(&self.index, ticks);
+        }
+    }
+
+    /// Records that price source `source` is silenced (its circuit opened):
+    /// its symbols pass to the next source claiming them.
+    pub(crate) fn silence_source(&self, source: &str) {
+        let switches = self.owners.lock().silence(source, Instant::now());
+        self.switched(switches);
+    }
+
+    /// What price source `source` owns and stands by for, if it claims any.
+    pub(crate) fn holdings(&self, source: &str) -> Option<Holdings> {
+        self.owners.lock().holdings(source)
+    }
+
+    /// Logs and counts each switch of owner.
+    fn switched(&self, switches: Vec<Switch>) {
+        for s in switches {
+            tracing::info!(
+                symbol = %s.symbol,
+                from = %s.from,
+                to = %s.to,
+                reason = %s.reason,
+                "price source switch: {} now comes from {}",
+                s.symbol,
+                s.to
+            );
+            self.metrics.owner_switched(&s.symbol, s.reason.as_str());
+        }
     }
 
     /// Sends a message that must not be lost; a socket that cannot take it
@@ -368,6 +421,8 @@ impl Delivery {
     /// One round of the flusher: closes what is being cut off, continues
     /// paced replays, serves parked sockets and cuts off those too slow.
     fn flush(&self) {
+        let switches = self.owners.lock().check(Instant::now());
+        self.switched(switches);
         self.closing.lock().retain(|_, closing| !closing.attempt());
         let replays: Vec<Arc<Outlet>> = self.replays.lock().values().cloned().collect();
         for outlet in replays {
@@ -461,8 +516,41 @@ impl SourceSink for Delivery {
             );
         }
         match &self.mode {
-            Mode::Local { .. } => self.publish_ticks(ticks),
-            Mode::Cluster { uplink } => uplink.ticks(ticks),
+            Mode::Local { .. } => self.publish_ticks(plugin, ticks),
+            Mode::Cluster { uplink } => uplink.ticks(plugin, ticks),
+        }
+    }
+
+    fn claimed(&self, plugin: &str, claim: Claim) {
+        let symbols = claim.symbols.clone();
+        let switches = {
+            let mut owners = self.owners.lock();
+            let switches = owners.claim(plugin, claim, Instant::now());
+            for symbol in &symbols {
+                let claimants = owners.claimants(symbol);
+                if claimants.len() > 1 {
+                    tracing::info!(
+                        symbol = %symbol,
+                        owner = owners.owner(symbol).unwrap_or_default(),
+                        claimants = %claimants.join(","),
+                        "several price sources claim {symbol}; only its owner's ticks are delivered"
+                    );
+                }
+            }
+            switches
+        };
+        self.switched(switches);
+    }
+
+    fn released(&self, plugin: &str) {
+        let switches = self.owners.lock().release(plugin, Instant::now());
+        self.switched(switches);
+    }
+
+    fn silenced(&self, plugin: &str) {
+        match &self.mode {
+            Mode::Local { .. } => self.silence_source(plugin),
+            Mode::Cluster { uplink } => uplink.silenced(plugin),
         }
     }
 

@@ -47,8 +47,21 @@ pub(super) async fn plugins(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&g, &headers).await?;
     let registry = g.plugins.registry();
+    let plugins: Vec<Value> = registry
+        .statuses()
+        .into_iter()
+        .map(|status| {
+            let holdings = g.delivery.holdings(&status.name);
+            let mut entry = json!(status);
+            if let (Some(held), Some(fields)) = (holdings, entry.as_object_mut()) {
+                fields.insert("owns".into(), json!(held.owns));
+                fields.insert("standsBy".into(), json!(held.stands_by));
+            }
+            entry
+        })
+        .collect();
     Ok(Json(json!({
-        "plugins": registry.statuses(),
+        "plugins": plugins,
         "rejected": registry.rejected(),
         "directory": g.plugins.dir(),
     })))

@@ -8,6 +8,11 @@
 //! environment variables. A file `NAME.wasm` in the directory overrides the
 //! embedded default of the same name; deleting it brings the default back.
 //!
+//! A price source tells the sink what it claims when it is loaded or
+//! replaced, and that it is gone when it is unloaded; its load order (the
+//! tie-breaker between sources of equal priority) is the order of its
+//! first load, plugins loaded together at start-up counting in name order.
+//!
 //! A sync whose wasm (by SHA-256), manifest and source equal the running
 //! version's changes nothing: a reload would re-initialise the plugin for
 //! a file that was only touched or renamed in again. A stalled version is
@@ -16,12 +21,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::error::LoadError;
 use super::files::{self, FileError};
+use super::kind::PluginKind;
 use super::loader::{Candidate, Loader};
 use super::manifest::Manifest;
+use super::owners::Claim;
 use super::registry::Registry;
 use super::runner::{self, SourceSink};
 use super::version::PluginSource;
@@ -70,6 +78,8 @@ pub struct Deployer {
     /// names in parallel.
     locks: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     closed: AtomicBool,
+    /// The next load order.
+    next_order: AtomicU64,
 }
 
 impl Deployer {
@@ -88,6 +98,7 @@ impl Deployer {
             sources: Arc::new(sources),
             locks: parking_lot::Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            next_order: AtomicU64::new(0),
         }
     }
 
@@ -129,12 +140,27 @@ impl Deployer {
         }
         names.sort();
         names.dedup();
-        futures_util::future::join_all(names.iter().map(|n| self.sync(n))).await;
+        let first = self
+            .next_order
+            .fetch_add(names.len() as u64, Ordering::Relaxed);
+        futures_util::future::join_all(
+            (first..)
+                .zip(&names)
+                .map(|(order, name)| self.sync_in_order(name, order)),
+        )
+        .await;
     }
 
     /// Brings plugin `name` in line with the directory: loads or swaps in
     /// `NAME.wasm`, falls back to the default of that name, or unloads.
     pub async fn sync(&self, name: &str) {
+        let order = self.next_order.fetch_add(1, Ordering::Relaxed);
+        self.sync_in_order(name, order).await;
+    }
+
+    /// [`Self::sync`], with the load order `name` gets if it is a price
+    /// source loaded for the first time.
+    async fn sync_in_order(&self, name: &str, order: u64) {
         if !valid_name(name) {
             tracing::warn!(
                 name,
@@ -167,7 +193,7 @@ impl Deployer {
         let (sha256, candidate) = match found {
             Ok(Some(found)) => found,
             Ok(None) => {
-                if self.registry.remove(name).is_some() {
+                if self.unload(name) {
                     tracing::info!(plugin = name, "plugin unloaded");
                 }
                 return;
@@ -194,7 +220,27 @@ impl Deployer {
         match loaded {
             Ok(version) => {
                 let (kind, version_text) = (version.kind, version.description.version.clone());
+                let claim = (kind == PluginKind::PriceSource).then(|| Claim {
+                    priority: version.manifest.priority.unwrap_or(0),
+                    order,
+                    symbols: version.description.symbols.clone(),
+                    interval: version
+                        .description
+                        .interval
+                        .unwrap_or(Duration::from_secs(1)),
+                });
                 let installed = self.registry.install(version);
+                match claim {
+                    Some(claim) => self.sink.claimed(name, claim),
+                    None if installed
+                        .previous
+                        .as_ref()
+                        .is_some_and(|p| p.kind == PluginKind::PriceSource) =>
+                    {
+                        self.sink.released(name)
+                    }
+                    None => {}
+                }
                 let swapped = installed.previous.is_some();
                 if !swapped && runner::is_source(kind) {
                     runner::spawn(
@@ -213,7 +259,7 @@ impl Deployer {
                 );
             }
             Err(LoadError::Disabled) => {
-                if self.registry.remove(name).is_some() {
+                if self.unload(name) {
                     tracing::info!(plugin = name, "plugin disabled and unloaded");
                 }
             }
@@ -242,8 +288,20 @@ impl Deployer {
             drop(lock.lock().await);
         }
         for slot in self.registry.slots() {
-            self.registry.remove(slot.name());
+            self.unload(slot.name());
         }
+    }
+
+    /// Unloads `name`; whether it was loaded. A price source's symbols
+    /// pass to the next source claiming them.
+    fn unload(&self, name: &str) -> bool {
+        let Some(version) = self.registry.remove(name) else {
+            return false;
+        };
+        if version.kind == PluginKind::PriceSource {
+            self.sink.released(name);
+        }
+        true
     }
 
     fn file_of(&self, name: &str) -> String {

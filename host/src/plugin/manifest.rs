@@ -30,6 +30,9 @@ pub struct Manifest {
     pub failure: FailureOverride,
     /// Instances serving calls concurrently (chat responders benefit).
     pub instances: Option<usize>,
+    /// Price sources: which source owns a symbol several claim — the
+    /// highest priority (default 0), then the one loaded first.
+    pub priority: Option<i64>,
 }
 
 /// A config value as written in TOML; numbers and booleans become strings.
@@ -259,6 +262,7 @@ impl Manifest {
         s.backoff_max_ms = f.backoff_max_ms.or(s.backoff_max_ms);
         s.filter = f.filter.or(s.filter);
         self.instances = over.instances.or(self.instances);
+        self.priority = over.priority.or(self.priority);
         self
     }
 }
@@ -274,6 +278,7 @@ mod tests {
             enabled = true
             allowed_hosts = ["127.0.0.1:9000"]
             instances = 2
+            priority = -3
             [config]
             symbols = ["EURUSD", "USDJPY"]
             interval_ms = 10
@@ -286,6 +291,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.config["symbols"].to_config_string(), "EURUSD,USDJPY");
+        assert_eq!(m.priority, Some(-3));
         assert_eq!(m.config["interval_ms"].to_config_string(), "10");
         let mut limits = Limits::default();
         limits.apply(&m.limits);
@@ -340,9 +346,10 @@ mod proptests {
                 Just(FilterFailure::Closed)
             ]),
             proptest::option::of(0usize..20),
+            proptest::option::of(any::<i64>()),
         )
             .prop_map(
-                |(enabled, config, hosts, deadline, wall, filter, instances)| Manifest {
+                |(enabled, config, hosts, deadline, wall, filter, instances, priority)| Manifest {
                     enabled,
                     config,
                     allowed_hosts: hosts,
@@ -356,6 +363,7 @@ mod proptests {
                         ..FailureOverride::default()
                     },
                     instances,
+                    priority,
                 },
             )
     }

@@ -19,6 +19,7 @@ pub mod kind;
 pub mod kv_store;
 pub mod loader;
 pub mod manifest;
+pub mod owners;
 pub mod registry;
 pub mod runner;
 pub mod state;

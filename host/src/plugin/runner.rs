@@ -13,6 +13,9 @@
 //! plugin forgets the position it reached and polls from its stored one
 //! again; what was accepted before is not delivered twice.
 //!
+//! A price source whose circuit opens is reported as silenced, so the
+//! symbols it owns pass to a backup source at once (see [`super::owners`]).
+//!
 //! In cluster mode a runner polls only while its node holds the plugin's
 //! lease; when it gains the lease it renews the plugin's instances, so the
 //! plugin starts from the checkpoint in the shared kv store.
@@ -25,6 +28,7 @@ use tokio::time::Instant;
 
 use super::error::CallError;
 use super::kind::PluginKind;
+use super::owners::Claim;
 use super::registry::Slot;
 use crate::cluster::lease::{LeaseGuard, Leases};
 use crate::protocol::payloads::{Event, OrderBatch, Tick};
@@ -38,6 +42,12 @@ pub struct NotAccepted(pub String);
 pub trait SourceSink: Send + Sync + 'static {
     /// New ticks from price source `plugin`.
     fn ticks(&self, plugin: &str, ticks: Vec<Tick>);
+    /// Price source `plugin` was loaded or replaced and claims `claim`.
+    fn claimed(&self, plugin: &str, claim: Claim);
+    /// Price source `plugin` was unloaded.
+    fn released(&self, plugin: &str);
+    /// Price source `plugin` produces nothing for a while: its circuit is open.
+    fn silenced(&self, plugin: &str);
     /// New order notifications and position updates; resolves once they
     /// are accepted (sequenced durably).
     fn orders(
@@ -103,8 +113,15 @@ pub fn spawn(
             drop(version);
             let pause = match poll_once(&slot, kind, sink.as_ref()).await {
                 Ok(()) => None,
-                Err(Failed::Call(CallError::CircuitOpen { retry_in })) => Some(retry_in),
-                Err(Failed::Call(_)) => None,
+                Err(Failed::Call(e)) => {
+                    if kind == PluginKind::PriceSource && slot.circuit_open() {
+                        sink.silenced(slot.name());
+                    }
+                    match e {
+                        CallError::CircuitOpen { retry_in } => Some(retry_in),
+                        _ => None,
+                    }
+                }
                 Err(Failed::NotAccepted(e)) => {
                     tracing::warn!(
                         plugin = slot.name(),
