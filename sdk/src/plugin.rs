@@ -9,6 +9,14 @@ use crate::{
 };
 
 /// A source of price ticks, polled by the host at `interval_ms`.
+///
+/// The symbols it describes are its claim. When several sources claim a
+/// symbol, the host delivers the ticks of one, the owner: the highest
+/// `priority` in the plugins' manifests (`NAME.toml`, default 0), then the
+/// one loaded first. The others stand by; when the owner is unloaded, its
+/// circuit opens or it returns no tick for a number of its intervals
+/// (`SOURCE_STALE_INTERVALS`), the next one takes over until the owner
+/// ticks again.
 pub trait PriceSource: Sized + 'static {
     /// Name, version and the symbols served; may read [`crate::config`].
     fn describe() -> SourceInfo;

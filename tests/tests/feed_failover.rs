@@ -4,10 +4,13 @@
 //! real Socket.IO subscriber, `/api/plugins` and `/metrics`. The owner's
 //! prices alone reach the subscriber; when it goes quiet or is deleted the
 //! simulated feed takes over, and it hands back when the owner returns.
+//! In a cluster (two processes sharing the Redis at 127.0.0.1:6379), both
+//! nodes decide alike from the relayed stream of ticks.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use gateway_tests::cluster;
 use gateway_tests::process::GatewayProcess;
 use gateway_tests::server::SECRET;
 use gateway_tests::sio::{Client, Incoming};
@@ -25,12 +28,28 @@ fn primary_manifest(silent: bool) -> String {
     format!("priority = 10\n[config]\nsymbol = \"EURUSD\"\nbid = {FIXED}\nsilent = {silent}\n")
 }
 
-async fn start(dir: &Path) -> GatewayProcess {
+/// Writes the primary (manifest, then component) into `dir`'s plugins directory.
+fn drop_primary(dir: &Path, silent: bool) {
+    let plugins_dir = dir.join("plugins.d");
+    std::fs::create_dir_all(&plugins_dir).unwrap();
+    atomic_write(
+        &plugins_dir,
+        "primary.toml",
+        primary_manifest(silent).as_bytes(),
+    );
+    atomic_write(&plugins_dir, "primary.wasm", &guest(STEADY_QUOTE));
+}
+
+/// Starts a gateway on `dir` (plus `extra` settings) whose price sources
+/// are stale after 20 intervals without a tick.
+async fn start(dir: &Path, name: &str, extra: &[(&'static str, String)]) -> GatewayProcess {
+    let mut env = vec![("SOURCE_STALE_INTERVALS", "20".to_owned())];
+    env.extend_from_slice(extra);
     GatewayProcess::start_in(
         Path::new(env!("CARGO_BIN_EXE_gateway-node")),
-        "failover",
+        name,
         dir,
-        &[("SOURCE_STALE_INTERVALS", "20".to_owned())],
+        &env,
     )
     .await
 }
@@ -110,20 +129,13 @@ async fn switches(gw: &GatewayProcess, reason: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_in_feed_with_a_higher_priority_owns_its_symbol() {
     let dir = tempfile::tempdir().unwrap();
-    let plugins_dir = dir.path().join("plugins.d");
-    std::fs::create_dir_all(&plugins_dir).unwrap();
-    let gw = start(dir.path()).await;
+    let gw = start(dir.path(), "failover", &[]).await;
     let mut client = subscriber(&gw).await;
     until_bid(&mut client, "the simulated feed", |b| b != FIXED).await;
 
     // The README's scenario: a constant EURUSD feed dropped in beside the
     // simulated one.
-    atomic_write(
-        &plugins_dir,
-        "primary.toml",
-        primary_manifest(false).as_bytes(),
-    );
-    atomic_write(&plugins_dir, "primary.wasm", &guest(STEADY_QUOTE));
+    drop_primary(dir.path(), false);
     until_bid(&mut client, "the dropped-in feed", |b| b == FIXED).await;
     let seen = bids(&mut client, Duration::from_secs(2)).await;
     assert!(seen.len() >= 10, "the owner keeps ticking: {seen:?}");
@@ -158,14 +170,8 @@ async fn a_dropped_in_feed_with_a_higher_priority_owns_its_symbol() {
 async fn the_backup_takes_over_when_the_primary_stops_and_hands_back() {
     let dir = tempfile::tempdir().unwrap();
     let plugins_dir = dir.path().join("plugins.d");
-    std::fs::create_dir_all(&plugins_dir).unwrap();
-    atomic_write(
-        &plugins_dir,
-        "primary.toml",
-        primary_manifest(false).as_bytes(),
-    );
-    atomic_write(&plugins_dir, "primary.wasm", &guest(STEADY_QUOTE));
-    let gw = start(dir.path()).await;
+    drop_primary(dir.path(), false);
+    let gw = start(dir.path(), "failover", &[]).await;
     let mut client = subscriber(&gw).await;
     until_bid(&mut client, "the primary", |b| b == FIXED).await;
 
@@ -227,4 +233,51 @@ async fn the_backup_takes_over_when_the_primary_stops_and_hands_back() {
     .await;
     assert_eq!(handed_back, 2);
     gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cluster_node_delivers_the_same_owner_and_fails_over_alike() {
+    let prefix = cluster::prefix("feed-failover");
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut nodes = Vec::new();
+    for (dir, name) in dirs.iter().zip(["node-a", "node-b"]) {
+        drop_primary(dir.path(), false);
+        nodes.push(start(dir.path(), name, &cluster::settings(&prefix, name, &[])).await);
+    }
+    let mut clients = Vec::new();
+    for gw in &nodes {
+        clients.push(subscriber(gw).await);
+    }
+    for client in &mut clients {
+        until_bid(client, "the primary", |b| b == FIXED).await;
+        let seen = bids(client, Duration::from_secs(1)).await;
+        assert!(
+            !seen.is_empty() && seen.iter().all(|&b| b == FIXED),
+            "{seen:?}"
+        );
+    }
+
+    // The primary goes quiet on whichever node runs it: both nodes switch
+    // to the simulated feed, from the same relayed stream.
+    for dir in &dirs {
+        drop_primary(dir.path(), true);
+    }
+    for client in &mut clients {
+        until_bid(client, "the backup", |b| b != FIXED).await;
+    }
+    for gw in &nodes {
+        assert_eq!(switches(gw, "stale").await, 1, "{}", gw.name);
+    }
+    for dir in &dirs {
+        drop_primary(dir.path(), false);
+    }
+    for client in &mut clients {
+        until_bid(client, "the primary back", |b| b == FIXED).await;
+        let seen = bids(client, Duration::from_secs(1)).await;
+        assert!(seen.iter().all(|&b| b == FIXED), "handed back: {seen:?}");
+    }
+    for gw in nodes {
+        gw.stop().await;
+    }
+    cluster::clean(&prefix).await;
 }
