@@ -23,19 +23,24 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The guest's fixed bid; the simulated EURUSD is near 1.085.
 const FIXED: f64 = 1.1;
 
-/// The primary's manifest; `silent` makes it return no ticks.
-fn primary_manifest(silent: bool) -> String {
-    format!("priority = 10\n[config]\nsymbol = \"EURUSD\"\nbid = {FIXED}\nsilent = {silent}\n")
+/// The primary's manifest (its circuit opens after 2 failures in a row,
+/// for 1 s), with `config` lines added: `silent = true` makes it return no
+/// ticks, `fail = true` makes every poll fail.
+fn primary_manifest(config: &str) -> String {
+    format!(
+        "priority = 10\n[failure]\nmax_consecutive_failures = 2\nbackoff_initial_ms = 1000\n\
+         [config]\nsymbol = \"EURUSD\"\nbid = {FIXED}\n{config}\n"
+    )
 }
 
 /// Writes the primary (manifest, then component) into `dir`'s plugins directory.
-fn drop_primary(dir: &Path, silent: bool) {
+fn drop_primary(dir: &Path, config: &str) {
     let plugins_dir = dir.join("plugins.d");
     std::fs::create_dir_all(&plugins_dir).unwrap();
     atomic_write(
         &plugins_dir,
         "primary.toml",
-        primary_manifest(silent).as_bytes(),
+        primary_manifest(config).as_bytes(),
     );
     atomic_write(&plugins_dir, "primary.wasm", &guest(STEADY_QUOTE));
 }
@@ -135,7 +140,7 @@ async fn a_dropped_in_feed_with_a_higher_priority_owns_its_symbol() {
 
     // The README's scenario: a constant EURUSD feed dropped in beside the
     // simulated one.
-    drop_primary(dir.path(), false);
+    drop_primary(dir.path(), "");
     until_bid(&mut client, "the dropped-in feed", |b| b == FIXED).await;
     let seen = bids(&mut client, Duration::from_secs(2)).await;
     assert!(seen.len() >= 10, "the owner keeps ticking: {seen:?}");
@@ -170,7 +175,7 @@ async fn a_dropped_in_feed_with_a_higher_priority_owns_its_symbol() {
 async fn the_backup_takes_over_when_the_primary_stops_and_hands_back() {
     let dir = tempfile::tempdir().unwrap();
     let plugins_dir = dir.path().join("plugins.d");
-    drop_primary(dir.path(), false);
+    drop_primary(dir.path(), "");
     let gw = start(dir.path(), "failover", &[]).await;
     let mut client = subscriber(&gw).await;
     until_bid(&mut client, "the primary", |b| b == FIXED).await;
@@ -184,7 +189,7 @@ async fn the_backup_takes_over_when_the_primary_stops_and_hands_back() {
     atomic_write(
         &plugins_dir,
         "primary.toml",
-        primary_manifest(true).as_bytes(),
+        primary_manifest("silent = true").as_bytes(),
     );
     until_bid(
         &mut client,
@@ -203,7 +208,7 @@ async fn the_backup_takes_over_when_the_primary_stops_and_hands_back() {
     atomic_write(
         &plugins_dir,
         "primary.toml",
-        primary_manifest(false).as_bytes(),
+        primary_manifest("").as_bytes(),
     );
     until_bid(&mut client, "the primary back", |b| b == FIXED).await;
     let seen = bids(&mut client, Duration::from_secs(1)).await;
@@ -226,12 +231,35 @@ async fn the_backup_takes_over_when_the_primary_stops_and_hands_back() {
     until_bid(&mut client, "the primary reloaded", |b| b == FIXED).await;
     let seen = bids(&mut client, Duration::from_secs(1)).await;
     assert!(seen.iter().all(|&b| b == FIXED), "handed back: {seen:?}");
-    let handed_back = eventually_async(WAIT, "two hand-backs counted", || async {
-        let n = switches(&gw, "outranked").await - outranked;
-        (n >= 2).then_some(n)
+
+    // Its polls fail: once its circuit opens the backup takes over, without
+    // waiting for it to go stale; it hands back when a poll succeeds again.
+    atomic_write(
+        &plugins_dir,
+        "primary.toml",
+        primary_manifest("fail = true").as_bytes(),
+    );
+    until_bid(&mut client, "the backup after the circuit opened", |b| {
+        b != FIXED
     })
     .await;
-    assert_eq!(handed_back, 2);
+    assert_eq!(switches(&gw, "circuit-open").await, 1);
+    atomic_write(
+        &plugins_dir,
+        "primary.toml",
+        primary_manifest("").as_bytes(),
+    );
+    until_bid(&mut client, "the primary after its circuit closed", |b| {
+        b == FIXED
+    })
+    .await;
+    let handed_back = eventually_async(WAIT, "three hand-backs counted", || async {
+        let n = switches(&gw, "outranked").await - outranked;
+        (n >= 3).then_some(n)
+    })
+    .await;
+    assert_eq!(handed_back, 3);
+    assert_eq!(switches(&gw, "stale").await, 1, "nothing went stale since");
     gw.stop().await;
 }
 
@@ -241,7 +269,7 @@ async fn every_cluster_node_delivers_the_same_owner_and_fails_over_alike() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let mut nodes = Vec::new();
     for (dir, name) in dirs.iter().zip(["node-a", "node-b"]) {
-        drop_primary(dir.path(), false);
+        drop_primary(dir.path(), "");
         nodes.push(start(dir.path(), name, &cluster::settings(&prefix, name, &[])).await);
     }
     let mut clients = Vec::new();
@@ -260,7 +288,7 @@ async fn every_cluster_node_delivers_the_same_owner_and_fails_over_alike() {
     // The primary goes quiet on whichever node runs it: both nodes switch
     // to the simulated feed, from the same relayed stream.
     for dir in &dirs {
-        drop_primary(dir.path(), true);
+        drop_primary(dir.path(), "silent = true");
     }
     for client in &mut clients {
         until_bid(client, "the backup", |b| b != FIXED).await;
@@ -269,7 +297,7 @@ async fn every_cluster_node_delivers_the_same_owner_and_fails_over_alike() {
         assert_eq!(switches(gw, "stale").await, 1, "{}", gw.name);
     }
     for dir in &dirs {
-        drop_primary(dir.path(), false);
+        drop_primary(dir.path(), "");
     }
     for client in &mut clients {
         until_bid(client, "the primary back", |b| b == FIXED).await;

@@ -1,7 +1,8 @@
 //! Test guest: a price source quoting one fixed price, for the primary and
 //! backup feed tests. Config: `symbol` (default EURUSD), `bid` (default
-//! 1.1), `interval_ms` (default 50) and `silent` (`true`: it is polled but
-//! returns no ticks, like a feed whose upstream went quiet).
+//! 1.1), `interval_ms` (default 50), `silent` (`true`: it is polled but
+//! returns no ticks, like a feed whose upstream went quiet) and `fail`
+//! (`true`: every poll fails, so its circuit opens).
 
 use gateway_sdk::{PluginInfo, PriceSource, SourceInfo, Tick, clock, config};
 
@@ -10,6 +11,7 @@ pub struct SteadyQuote {
     symbol: String,
     bid: f64,
     silent: bool,
+    fail: bool,
 }
 
 fn symbol() -> String {
@@ -30,10 +32,14 @@ impl PriceSource for SteadyQuote {
             symbol: symbol(),
             bid: config::get_or("bid", 1.1).map_err(|e| e.to_string())?,
             silent: config::get_or("silent", false).map_err(|e| e.to_string())?,
+            fail: config::get_or("fail", false).map_err(|e| e.to_string())?,
         })
     }
 
     fn poll(&mut self) -> Result<Vec<Tick>, String> {
+        if self.fail {
+            return Err("failing on purpose".into());
+        }
         if self.silent {
             return Ok(Vec::new());
         }
