@@ -115,7 +115,7 @@ pub(super) async fn message(gateway: Arc<Gateway>, outlet: Arc<Outlet>, q: Quest
             })
         };
         let result = slot
-            .call(|v| async move { v.respond(request, sink).await })
+            .call("respond", |v| async move { v.respond(request, sink).await })
             .await;
         // All chunks reach the socket before the final message.
         let _ = forward.await;
