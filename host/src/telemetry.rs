@@ -85,7 +85,7 @@ impl Traces {
 impl Drop for Traces {
     fn drop(&mut self) {
         if let Err(e) = self.provider.shutdown() {
-            eprintln!("traces not flushed at exit: {e}");
+            tracing::warn!("traces not flushed at exit: {e}");
         }
     }
 }
