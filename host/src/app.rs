@@ -144,7 +144,6 @@ pub async fn start(
     let auth = Authenticator::new(&config, secret.as_deref(), outbound::gateway_client())?;
     let market = Arc::new(PriceCache::new(config.price_history_minutes));
     let registry = Arc::new(Registry::default());
-    let metrics = Arc::new(Metrics::new(registry.clone()));
     let cluster = match &config.redis_url {
         Some(url) => {
             let node_id = config.node_id.clone().unwrap_or_else(|| {
@@ -163,6 +162,8 @@ pub async fn start(
         }
         None => None,
     };
+    let leases = cluster.clone().map(Leases::new);
+    let metrics = Arc::new(Metrics::new(registry.clone(), leases.clone()));
     let history_size = config.order_history_size;
     let history_age = Duration::from_secs(config.order_history_secs);
     let store = match &cluster {
@@ -226,7 +227,6 @@ pub async fn start(
     if let Err(e) = std::fs::create_dir_all(&config.plugins_dir) {
         tracing::warn!(dir = %config.plugins_dir.display(), "cannot create the plugins directory: {e}");
     }
-    let leases = cluster.clone().map(Leases::new);
     let mut deployer = Deployer::new(loader, sources, registry, delivery.clone());
     if let Some(leases) = &leases {
         deployer = deployer.with_leases(leases.clone());

@@ -23,6 +23,7 @@ pub mod price_cache;
 pub mod protocol;
 pub(crate) mod socket;
 pub mod store;
+pub mod telemetry;
 pub mod time;
 
 /// The default plugins built with the gateway (see `build.rs`).

@@ -166,7 +166,7 @@ async fn main() {
     let n = 20_000;
     let t = Instant::now();
     for _ in 0..n {
-        slot.call(|v| async move { v.poll_prices().await })
+        slot.call("poll", |v| async move { v.poll_prices().await })
             .await
             .unwrap();
     }

@@ -8,14 +8,16 @@
 //! small Socket.IO client ([`sio`]), a bare long-polling
 //! client ([`polling`]), the example plugins in other languages
 //! ([`polyglot`]), a test CA and HTTPS servers ([`tls`]), a fake
-//! identity provider ([`idp`]) and the
-//! README's blocks and commands ([`readme`]).
+//! identity provider ([`idp`]), the
+//! README's blocks and commands ([`readme`]) and the metric names of PromQL
+//! expressions ([`promql`]).
 
 pub mod cluster;
 pub mod idp;
 pub mod polling;
 pub mod polyglot;
 pub mod process;
+pub mod promql;
 pub mod readme;
 pub mod server;
 pub mod sio;

@@ -200,7 +200,8 @@ pub async fn market_https(
     serve_https(state.clone(), market_router(state), tls).await
 }
 
-fn market_router(state: Arc<Mutex<MarketMode>>) -> Router {
+/// The routes of [`market`], for a test that layers its own on top.
+pub fn market_router(state: Arc<Mutex<MarketMode>>) -> Router {
     Router::new()
         .route(
             "/prices",

@@ -49,6 +49,19 @@ async fn wait_for_lease(gw: &GatewayProcess, plugin: &str) {
     }
 }
 
+/// `gateway_plugin_lease_held` of `plugin` in `gw`'s `/metrics`.
+async fn lease_metric(gw: &GatewayProcess, plugin: &str) -> Option<u64> {
+    let text = reqwest::get(format!("{}/metrics", gw.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = format!("gateway_plugin_lease_held{{plugin=\"{plugin}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
+}
+
 fn order(id: &str, user: &str) -> Value {
     json!({ "orderId": id, "type": "ORDER_CREATED", "symbol": "EURUSD", "userId": user,
             "side": "BUY", "quantity": 1000.0, "timestamp": gateway::time::now_ms() })
@@ -102,6 +115,11 @@ async fn output_of_the_lease_holder_reaches_clients_of_both_nodes_once() {
     assert_eq!(sb["leases"], json!([]), "node b runs no source: {sb}");
     let sa = a.status().await;
     assert_eq!(sa["nodeId"], "node-a");
+    // The metrics say the same: only a holds the sources' leases.
+    for plugin in ["sim-prices", "order-poller"] {
+        assert_eq!(lease_metric(&a, plugin).await, Some(1), "{plugin} on a");
+        assert_eq!(lease_metric(&b, plugin).await, Some(0), "{plugin} on b");
+    }
 
     // Ticks produced on a reach b's client, once each, and feed b's cache.
     let mut on_b = b.connect("alice").await;

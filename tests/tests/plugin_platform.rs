@@ -32,7 +32,8 @@ async fn poll(
     name: &str,
 ) -> Result<Vec<gateway::protocol::payloads::Tick>, CallError> {
     let slot = p.host.registry().get(name).expect("plugin loaded");
-    slot.call(|v| async move { v.poll_prices().await }).await
+    slot.call("poll", |v| async move { v.poll_prices().await })
+        .await
 }
 
 /// A well-behaved price source that must keep ticking beside a bad one.

@@ -4,17 +4,27 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{Config, JwtAlgorithm, LogFormat};
+use crate::telemetry::Traces;
 
 /// Crates that log whole messages at trace level (a Socket.IO CONNECT
 /// carries its token): capped at debug whatever `LOG_LEVEL` says.
 const PAYLOAD_LOGGERS: &[&str] = &["tungstenite", "tokio_tungstenite"];
 
-fn init_logs(config: &Config) -> Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
+/// What must live as long as the process logs: the log file's writer and
+/// the trace exporter (both flush when dropped).
+struct Telemetry {
+    _file: Option<tracing_appender::non_blocking::WorkerGuard>,
+    _traces: Option<Traces>,
+}
+
+/// Logs to stdout (and `LOG_FILE`) as `LOG_LEVEL` says; spans also go to
+/// OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+fn init_logs(config: &Config) -> Result<Telemetry> {
     let mut filter = EnvFilter::try_new(&config.log_level)
         .with_context(|| format!("LOG_LEVEL {:?}", config.log_level))?;
     for target in PAYLOAD_LOGGERS {
@@ -36,14 +46,22 @@ fn init_logs(config: &Config) -> Result<Option<tracing_appender::non_blocking::W
         }
         None => (None, None),
     };
-    let registry = tracing_subscriber::registry().with(filter).with(file_layer);
-    match config.log_format {
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json())
-            .init(),
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).init(),
+    let stdout_layer = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().boxed(),
+    };
+    let traces = Traces::from_env()?;
+    tracing_subscriber::registry()
+        .with(stdout_layer.and_then(file_layer).with_filter(filter))
+        .with(traces.as_ref().map(Traces::layer))
+        .init();
+    if traces.is_some() {
+        tracing::info!("exporting traces over OTLP");
     }
-    Ok(guard)
+    Ok(Telemetry {
+        _file: guard,
+        _traces: traces,
+    })
 }
 
 /// Serves until a stop signal, then shuts down gracefully.

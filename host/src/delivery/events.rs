@@ -61,6 +61,7 @@ impl Delivery {
         if candidates.is_empty() {
             return;
         }
+        let started = std::time::Instant::now();
         let mut keep = vec![true; candidates.len()];
         for slot in self.plugins.of_kind(PluginKind::EventFilter) {
             let idx: Vec<usize> = (0..candidates.len()).filter(|&i| keep[i]).collect();
@@ -97,6 +98,9 @@ impl Delivery {
                 }
             }
         }
+        self.metrics
+            .event_filter
+            .observe(started.elapsed().as_secs_f64());
         let Ok(raw) = serde_json::value::to_raw_value(&event) else {
             return;
         };
@@ -119,7 +123,7 @@ async fn filter_with_retry(
     for _ in 0..2 {
         let (ev, subs) = (event.clone(), subscribers.clone());
         match slot
-            .call(|v| async move { v.filter(&ev, &subs).await })
+            .call("filter", |v| async move { v.filter(&ev, &subs).await })
             .await
         {
             Ok(flags) => return Ok(flags),

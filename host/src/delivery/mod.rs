@@ -136,7 +136,17 @@ impl Mode {
 }
 
 impl CutOff {
-    fn as_str(self) -> &'static str {
+    /// Every reason, so that each has a series from the start.
+    pub(crate) const ALL: [CutOff; 5] = [
+        CutOff::Undeliverable,
+        CutOff::TooSlow,
+        CutOff::TokenExpired,
+        CutOff::Flooding,
+        CutOff::SequenceGap,
+    ];
+
+    /// The reason as the metrics label it.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CutOff::Undeliverable => "undeliverable",
             CutOff::TooSlow => "too_slow",
@@ -419,7 +429,8 @@ impl Delivery {
     }
 
     /// One round of the flusher: closes what is being cut off, continues
-    /// paced replays, serves parked sockets and cuts off those too slow.
+    /// paced replays, serves parked sockets, cuts off those too slow and
+    /// reports how many stay parked.
     fn flush(&self) {
         let switches = self.owners.lock().check(Instant::now());
         self.switched(switches);
@@ -433,6 +444,7 @@ impl Delivery {
         for outlet in self.prices.flush(&self.index) {
             self.cut_off(&outlet, CutOff::TooSlow);
         }
+        self.metrics.parked_sockets.set(self.prices.parked() as i64);
     }
 
     /// Starts the task that retries closes, paces replays and serves parked

@@ -129,6 +129,7 @@ impl<R: Recipient> Prices<R> {
         if fresh.is_empty() {
             return;
         }
+        let started = Instant::now();
         let now = pace::now_ms();
         if let [(symbol, raw)] = &fresh[..] {
             let mut sent = 0;
@@ -137,7 +138,7 @@ impl<R: Recipient> Prices<R> {
                     sent += self.deliver(recipient, std::iter::once(&**raw));
                 }
             });
-            self.metrics.price_updates_out.inc_by(sent);
+            self.sent(sent, started);
             return;
         }
         let mut per_socket: HashMap<Sid, (R, Vec<usize>)> = HashMap::new();
@@ -156,7 +157,18 @@ impl<R: Recipient> Prices<R> {
         for (recipient, mine) in per_socket.into_values() {
             sent += self.deliver(&recipient, mine.iter().map(|&i| &*fresh[i].1));
         }
-        self.metrics.price_updates_out.inc_by(sent);
+        self.sent(sent, started);
+    }
+
+    /// Counts `sent` updates of a batch whose fan-out began at `started`;
+    /// the batch's latency is recorded when it reached a socket.
+    fn sent(&self, sent: u64, started: Instant) {
+        if sent > 0 {
+            self.metrics.price_updates_out.inc_by(sent);
+            self.metrics
+                .tick_emit
+                .observe(started.elapsed().as_secs_f64());
+        }
     }
 
     /// Whether a new tick of `symbol` goes to `recipient` now: always
@@ -362,7 +374,7 @@ mod tests {
     }
 
     fn setup(slow_socket_timeout: Duration) -> Setup {
-        let metrics = Arc::new(Metrics::new(Arc::new(Registry::default())));
+        let metrics = Arc::new(Metrics::new(Arc::new(Registry::default()), None));
         Setup {
             prices: Prices::new(
                 Arc::new(PriceCache::new(1)),

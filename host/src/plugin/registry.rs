@@ -13,10 +13,13 @@ use arc_swap::ArcSwapOption;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
+use tracing::Instrument;
+
 use super::breaker::Breaker;
 use super::error::{CallError, LoadError};
 use super::kind::PluginKind;
 use super::version::{PluginSource, PluginVersion};
+use crate::metrics::PluginCallMetrics;
 
 /// A failure remembered for the admin API.
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +59,7 @@ pub struct Slot {
     name: String,
     current: ArcSwapOption<PluginVersion>,
     health: Health,
+    metrics: PluginCallMetrics,
 }
 
 impl Slot {
@@ -70,8 +74,18 @@ impl Slot {
     }
 
     /// Runs `f` on the current version, through the circuit breaker, and
-    /// counts the outcome.
-    pub async fn call<R, F, Fut>(&self, f: F) -> Result<R, CallError>
+    /// counts the outcome and its duration under `export` (the WIT
+    /// function `f` calls), in a `plugin.call` span.
+    pub async fn call<R, F, Fut>(&self, export: &'static str, f: F) -> Result<R, CallError>
+    where
+        F: FnOnce(Arc<PluginVersion>) -> Fut,
+        Fut: Future<Output = Result<R, CallError>>,
+    {
+        let span = tracing::info_span!("plugin.call", plugin = %self.name, export);
+        self.call_in(export, f).instrument(span).await
+    }
+
+    async fn call_in<R, F, Fut>(&self, export: &'static str, f: F) -> Result<R, CallError>
     where
         F: FnOnce(Arc<PluginVersion>) -> Fut,
         Fut: Future<Output = Result<R, CallError>>,
@@ -82,12 +96,15 @@ impl Slot {
         let policy = version.env.failure.clone();
         let result = f(version).await;
         let h = &self.health;
+        let took = started.elapsed();
         h.calls.fetch_add(1, Ordering::Relaxed);
         h.busy_ns
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+        self.metrics.observe(&self.name, export, took.as_secs_f64());
         match &result {
             Ok(_) => h.breaker.succeeded(),
             Err(e) if e.counts_as_failure() => {
+                self.metrics.failed(&self.name, e.code());
                 h.errors.fetch_add(1, Ordering::Relaxed);
                 *h.last_error.lock() = Some(Failure::new(e.code(), e.to_string()));
                 if let Some(pause) = h.breaker.failed(&policy, Instant::now()) {
@@ -153,6 +170,7 @@ pub struct Rejected {
 pub struct Registry {
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
     rejected: Mutex<BTreeMap<String, Rejected>>,
+    call_metrics: PluginCallMetrics,
 }
 
 /// What [`Registry::install`] did.
@@ -183,6 +201,7 @@ impl Registry {
             name: name.clone(),
             current: ArcSwapOption::from(Some(version)),
             health: Health::default(),
+            metrics: self.call_metrics.clone(),
         });
         slot.health.loads.store(1, Ordering::Relaxed);
         slots.insert(name, slot.clone());
@@ -223,6 +242,11 @@ impl Registry {
         if let Some(slot) = self.slots.read().get(name) {
             *slot.health.last_load_error.lock() = None;
         }
+    }
+
+    /// Call durations and failures of every plugin, for the metrics.
+    pub(crate) fn call_metrics(&self) -> PluginCallMetrics {
+        self.call_metrics.clone()
     }
 
     /// The slot of `name`.

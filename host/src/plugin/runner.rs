@@ -160,7 +160,7 @@ async fn poll_once(slot: &Slot, kind: PluginKind, sink: &dyn SourceSink) -> Resu
     match kind {
         PluginKind::PriceSource => {
             let ticks = slot
-                .call(|v| async move { v.poll_prices().await })
+                .call("poll", |v| async move { v.poll_prices().await })
                 .await
                 .map_err(Failed::Call)?;
             if !ticks.is_empty() {
@@ -169,7 +169,7 @@ async fn poll_once(slot: &Slot, kind: PluginKind, sink: &dyn SourceSink) -> Resu
         }
         PluginKind::OrderPoller => {
             let batch = slot
-                .call(|v| async move { v.poll_orders().await })
+                .call("poll", |v| async move { v.poll_orders().await })
                 .await
                 .map_err(Failed::Call)?;
             if !batch.orders.is_empty() || !batch.positions.is_empty() {
@@ -180,7 +180,7 @@ async fn poll_once(slot: &Slot, kind: PluginKind, sink: &dyn SourceSink) -> Resu
         }
         PluginKind::EventFilter => {
             let events = slot
-                .call(|v| async move { v.poll_events().await })
+                .call("poll", |v| async move { v.poll_events().await })
                 .await
                 .map_err(Failed::Call)?;
             if !events.is_empty() {

@@ -120,9 +120,13 @@ impl WorkerPool {
     ) -> Result<R, CallError> {
         let (started, started_rx) = oneshot::channel();
         let (tx, rx) = oneshot::channel();
+        // The worker runs the call in the caller's span, so the spans of its
+        // host imports are the call's children.
+        let span = tracing::Span::current();
         self.submit(Job {
             started,
             run: Box::new(move |live| {
+                let _in_call = span.enter();
                 let result = live.and_then(f);
                 let verdict = match &result {
                     Err(e) if e.poisons_instance() => Verdict::Discard,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, json};
+use tracing::Instrument;
 
 use super::gate::Outcome;
 use super::payload::Validate;
@@ -99,6 +100,8 @@ pub(super) async fn message(gateway: Arc<Gateway>, outlet: Arc<Outlet>, q: Quest
     };
     let reply_to = q.id;
     let reply_id = id.clone();
+    // The reply's plugin call belongs to this event's trace.
+    let event_span = tracing::Span::current();
     tokio::spawn(async move {
         let _permit = permit;
         let id = reply_id;
@@ -115,7 +118,8 @@ pub(super) async fn message(gateway: Arc<Gateway>, outlet: Arc<Outlet>, q: Quest
             })
         };
         let result = slot
-            .call(|v| async move { v.respond(request, sink).await })
+            .call("respond", |v| async move { v.respond(request, sink).await })
+            .instrument(event_span)
             .await;
         // All chunks reach the socket before the final message.
         let _ = forward.await;

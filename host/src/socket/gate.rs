@@ -4,7 +4,7 @@
 //! message budget (a client that keeps flooding is cut off), and its
 //! payload is parsed into the event's type and validated. Then the handler
 //! runs and its outcome becomes the ack, or an `error` emit when the client
-//! asked for no ack.
+//! asked for no ack. All of it runs in a `socket.event` span.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use tracing::Instrument;
 
 use super::payload::{self, Validate};
 use super::reply::{AckRequested, Rejection, Reply};
@@ -74,6 +75,7 @@ pub(super) fn on<P, H, Fut>(
                     }
                 }
             }
+            .instrument(tracing::info_span!("socket.event", event))
         },
     );
 }
@@ -105,6 +107,7 @@ pub(super) fn on_unknown(socket: &SocketRef, gateway: &Arc<Gateway>, session: &A
                 };
                 reply.fail(&rejection);
             }
+            .instrument(tracing::info_span!("socket.event", event = "(unknown)"))
         },
     );
 }

@@ -80,6 +80,7 @@ impl ChunkSink {
 
 impl Host for HostState {
     fn send_chunk(&mut self, _reply_id: String, delta: String) {
+        let _span = tracing::info_span!("host.chat_stream.send_chunk").entered();
         let name = self.env.name.clone();
         match &mut self.chunks {
             Some(sink) => sink.send(&name, delta),

@@ -5,6 +5,7 @@ use crate::plugin::state::HostState;
 
 impl Host for HostState {
     fn now_ms(&mut self) -> u64 {
+        let _span = tracing::info_span!("host.clock.now_ms").entered();
         crate::time::now_ms()
     }
 }

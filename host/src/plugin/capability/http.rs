@@ -1,7 +1,8 @@
 //! `http`: outbound requests, only to the hosts in the plugin's allowlist,
 //! with the plugin's timeout and response-size cap. Redirects are not
 //! followed: the plugin gets the 3xx, and a request to its `Location` is
-//! checked against the allowlist like any other.
+//! checked against the allowlist like any other. With tracing on, the
+//! request carries the W3C `traceparent` of its `host.http.send` span.
 //!
 //! The import is synchronous for the guest; the request runs on the
 //! gateway's tokio runtime while the plugin's worker thread waits, and that
@@ -18,6 +19,7 @@ use crate::plugin::state::HostState;
 
 impl Host for HostState {
     fn send(&mut self, req: Request) -> Result<Response, HttpError> {
+        let _span = tracing::info_span!("host.http.send").entered();
         let result = self.off_the_clock(|env| send(env, req));
         if let Err(e) = &result {
             tracing::debug!(plugin = %self.env.name, "outbound http failed: {e:?}");
@@ -75,6 +77,9 @@ fn send(env: &PluginEnv, req: Request) -> Result<Response, HttpError> {
     if let Some(body) = req.body {
         builder = builder.body(body);
     }
+    let mut trace = reqwest::header::HeaderMap::new();
+    crate::telemetry::inject(&mut trace);
+    builder = builder.headers(trace);
     env.services.runtime.block_on(async move {
         let fetch = async {
             let resp = builder.send().await.map_err(transport)?;

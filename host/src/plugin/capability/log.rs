@@ -8,6 +8,7 @@ const MAX_LINE: usize = 4096;
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) {
+        let _span = tracing::info_span!("host.log.log").entered();
         let plugin = self.env.name.as_str();
         let mut message = message;
         if message.len() > MAX_LINE {

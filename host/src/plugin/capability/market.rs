@@ -6,6 +6,7 @@ use crate::plugin::state::HostState;
 
 impl Host for HostState {
     fn latest(&mut self, symbol: String) -> Option<Tick> {
+        let _span = tracing::info_span!("host.market.latest").entered();
         self.env.services.market.latest(&symbol).map(|t| Tick {
             symbol: t.symbol,
             bid: t.bid,
@@ -15,10 +16,12 @@ impl Host for HostState {
     }
 
     fn symbols(&mut self) -> Vec<String> {
+        let _span = tracing::info_span!("host.market.symbols").entered();
         self.env.services.market.symbols()
     }
 
     fn history(&mut self, symbol: String, since_ms: u64) -> Vec<PricePoint> {
+        let _span = tracing::info_span!("host.market.history").entered();
         self.env
             .services
             .market

@@ -5,6 +5,9 @@
 //! `log`, `clock`, `config`, `kv` and `http`; chat responders also get
 //! `market` and `chat-stream`. A component importing anything else fails to
 //! link and is refused at load.
+//!
+//! Each import runs in a `host.<interface>.<function>` span, a child of the
+//! plugin call's span (see [`crate::telemetry`]).
 
 pub(crate) mod chat_stream;
 mod clock;
