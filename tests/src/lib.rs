@@ -8,11 +8,12 @@
 //! small Socket.IO client ([`sio`]), a bare long-polling
 //! client ([`polling`]), the example plugins in other languages
 //! ([`polyglot`]), a test CA and HTTPS servers ([`tls`]), a fake
-//! identity provider ([`idp`]) and the
-//! README's blocks and commands ([`readme`]).
+//! identity provider ([`idp`]), the Node.js tests' directory ([`node`])
+//! and the README's blocks and commands ([`readme`]).
 
 pub mod cluster;
 pub mod idp;
+pub mod node;
 pub mod polling;
 pub mod polyglot;
 pub mod process;

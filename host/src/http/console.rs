@@ -9,6 +9,7 @@
 use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
+
 use axum::routing::get;
 
 /// Only our own files, scripts and sockets; nothing inline, no framing.
@@ -29,8 +30,10 @@ fn file(content_type: &'static str, body: &'static str) -> impl IntoResponse + C
     )
 }
 
-/// The console's routes.
-pub(super) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// The console's routes; `dev`: the gateway is in dev mode (the page then
+/// mints its own token instead of asking for one).
+pub(super) fn routes<S: Clone + Send + Sync + 'static>(dev: bool) -> Router<S> {
+    let mode = axum::Json(serde_json::json!({ "dev": dev }));
     let index = file(
         "text/html; charset=utf-8",
         include_str!("../../console/index.html"),
@@ -38,6 +41,7 @@ pub(super) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/console", get(index.clone()))
         .route("/console/", get(index))
+        .route("/console/mode.json", get(move || async move { mode }))
         .route(
             "/console/console.js",
             get(file(

@@ -31,7 +31,7 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         router = router.route("/api/dev/token", post(dev_token::mint));
     }
     router
-        .merge(console::routes())
+        .merge(console::routes(gateway.dev_secret.is_some()))
         .route("/health", get(public::health))
         .route("/api/status", get(public::status))
         .route("/metrics", get(public::metrics))
