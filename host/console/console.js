@@ -252,6 +252,7 @@ function renderPlugins(body) {
   );
   const symbols = body.plugins.filter((p) => p.kind === "price-source").flatMap((p) => p.symbols);
   knownSymbols = [...new Set(symbols)].sort();
+  knownSymbols.forEach(priceRow);
   followSymbols(knownSymbols);
 }
 

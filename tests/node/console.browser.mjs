@@ -9,6 +9,7 @@
 //   DROP_NAME, DROP_VERSION    the name it loads as and the version it reports
 //   UPLOAD_WASM   a component uploaded through the page's file input
 //   UPLOAD_VERSION             the version it reports
+//   LOGIN_URL     a gateway not in dev mode, and ADMIN_TOKEN an admin JWT for it
 //   SCREENSHOT    optional: where to save a PNG of the page at the end
 //
 // Prints one `ok - ...` line per check and exits non-zero on the first
@@ -46,7 +47,7 @@ try {
   ok("the console loads, connects its socket and shows prices");
 
   // A price cell changes within two seconds.
-  const symbol = await page.$eval("#prices tr", (tr) => tr.dataset.symbol);
+  const symbol = await page.$eval("#prices tr:has(td.bid:not(:empty))", (tr) => tr.dataset.symbol);
   const cell = `#prices tr[data-symbol="${symbol}"]`;
   const before = await page.$eval(cell, (tr) => tr.querySelector(".bid").textContent + "/" + tr.querySelector(".ask").textContent);
   const started = Date.now();
@@ -135,6 +136,26 @@ try {
   await page.click("#mint-form button");
   await page.waitForFunction(() => document.getElementById("mint-token").textContent.split(".").length === 3, null, { timeout: 10000 });
   ok("dev mode minted a token");
+
+  // Outside dev mode the page asks for an admin token once and keeps it
+  // for the tab's session.
+  const tab = await (await browser.newContext()).newPage();
+  tab.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console error (login): ${m.text()}`);
+  });
+  tab.on("pageerror", (e) => problems.push(`uncaught (login): ${e.message}`));
+  await tab.goto(`${env("LOGIN_URL")}/console`);
+  await tab.waitForSelector("#login-token", { state: "visible", timeout: 10000 });
+  if (await tab.isVisible("#console")) throw new Error("the console showed before a token was given");
+  await tab.fill("#login-token", env("ADMIN_TOKEN"));
+  await tab.click("#login-form button");
+  await tab.waitForSelector("#prices tr td.bid:not(:empty)", { timeout: 10000 });
+  await tab.waitForSelector("#plugins tr[data-plugin]", { timeout: 10000 });
+  await tab.reload();
+  await tab.waitForSelector("#socket-state.ok", { timeout: 10000 });
+  if (await tab.isVisible("#login")) throw new Error("the token was asked for again after a reload");
+  if (await tab.isVisible("#mint-form")) throw new Error("token minting is offered outside dev mode");
+  ok("outside dev mode the page asked for an admin token once, kept it across a reload, and offers no minting");
 
   if (process.env.SCREENSHOT) {
     await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });

@@ -4,7 +4,9 @@
 //! in dev mode — the page loads without console errors, a price cell
 //! changes within two seconds, a plugin dropped into the plugins directory
 //! and one uploaded through the page appear with their versions, a chat
-//! answer streams in, a test event comes back, dev mode mints a token.
+//! answer streams in, a test event comes back, dev mode mints a token;
+//! and against a gateway not in dev mode, the page asks for an admin token
+//! once and keeps it for the tab's session.
 //! Over plain HTTP: uploads are checked and a bad one changes nothing,
 //! and the reload history, p99 and breaker state show in `/api/plugins`.
 //!
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use gateway_tests::process::GatewayProcess;
-use gateway_tests::server::TestGateway;
+use gateway_tests::server::{SECRET, TestGateway};
 use gateway_tests::{SWAP_A, SWAP_B, WRONG_WORLD, eventually_async, guest};
 use serde_json::{Value, json};
 
@@ -48,6 +50,13 @@ async fn the_console_in_a_real_browser() {
         &[("GATEWAY_DEV", "true".to_owned())],
     )
     .await;
+    let locked = GatewayProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_gateway-node")),
+        "console-locked",
+        &[],
+    )
+    .await;
+    let admin_token = gateway::auth::mint(SECRET, "ops", true, None, Duration::from_secs(600));
     let screenshot = std::env::var("CONSOLE_SCREENSHOT")
         .ok()
         .map(|p| workspace().join(p).display().to_string());
@@ -63,6 +72,8 @@ async fn the_console_in_a_real_browser() {
         ("DROP_VERSION", "1.0.0".to_owned()),
         ("UPLOAD_WASM", SWAP_B.to_owned()),
         ("UPLOAD_VERSION", "2.0.0".to_owned()),
+        ("LOGIN_URL", locked.url.clone()),
+        ("ADMIN_TOKEN", admin_token),
     ];
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -87,6 +98,7 @@ async fn the_console_in_a_real_browser() {
         "the browser run did not finish"
     );
     gw.stop().await;
+    locked.stop().await;
 }
 
 /// `{ wasm, manifest }` for the upload endpoints.
