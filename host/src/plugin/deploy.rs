@@ -294,9 +294,10 @@ impl Deployer {
     }
 
     /// Publishes `NAME.wasm` (and `NAME.toml` when given) into the plugins
-    /// directory, each written whole and renamed into place (the manifest
-    /// first), then syncs `name` as the watcher would (the watcher's own
-    /// sync then finds nothing changed).
+    /// directory: both written whole under temporary names, then renamed
+    /// into place one right after the other (the manifest first), so the
+    /// watcher sees them change together; then syncs `name` as the watcher
+    /// would (the watcher's own sync then finds nothing changed).
     pub async fn publish(
         &self,
         name: &str,
@@ -309,10 +310,12 @@ impl Deployer {
         let dir = self.dir().ok_or(PublishError::NoDirectory)?.to_owned();
         let owned = name.to_owned();
         tokio::task::spawn_blocking(move || {
-            if let Some(toml) = manifest {
-                write_atomically(&dir, &format!("{owned}.toml"), toml.as_bytes())?;
+            let mut files = Vec::new();
+            if let Some(toml) = &manifest {
+                files.push((format!("{owned}.toml"), toml.as_bytes()));
             }
-            write_atomically(&dir, &format!("{owned}.wasm"), &wasm)
+            files.push((format!("{owned}.wasm"), &wasm[..]));
+            write_then_rename(&dir, &files)
         })
         .await
         .map_err(|e| PublishError::Write(std::io::Error::other(e.to_string())))?
@@ -400,19 +403,67 @@ fn layered_manifest(
     Ok(manifest)
 }
 
-/// Writes `dir/file` through a temporary dotfile (which the watcher
-/// ignores) and a rename, so no reader sees half of it.
-fn write_atomically(dir: &Path, file: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{file}.upload"));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, dir.join(file)).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+/// Writes each `(file, bytes)` into `dir` under a temporary dotfile name
+/// (which the watcher ignores), then renames them into place in order: no
+/// reader sees half a file. If a write fails, the temporary files are
+/// removed and nothing is renamed.
+fn write_then_rename(dir: &Path, files: &[(String, &[u8])]) -> std::io::Result<()> {
+    let tmp = |file: &str| dir.join(format!(".{file}.upload"));
+    for (i, (file, bytes)) in files.iter().enumerate() {
+        if let Err(e) = std::fs::write(tmp(file), bytes) {
+            for (written, _) in &files[..=i] {
+                let _ = std::fs::remove_file(tmp(written));
+            }
+            return Err(e);
+        }
+    }
+    for (file, _) in files {
+        std::fs::rename(tmp(file), dir.join(file))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::valid_name;
+    use std::path::Path;
+
+    use super::{valid_name, write_then_rename};
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut all: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn published_files_land_whole_and_leave_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            ("feed.toml".to_owned(), &b"enabled = true\n"[..]),
+            ("feed.wasm".to_owned(), &b"\0asm"[..]),
+        ];
+        write_then_rename(dir.path(), &files).unwrap();
+        assert_eq!(listing(dir.path()), ["feed.toml", "feed.wasm"]);
+        assert_eq!(
+            std::fs::read(dir.path().join("feed.wasm")).unwrap(),
+            b"\0asm"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_renames_nothing_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".feed.wasm.upload")).unwrap();
+        let files = [
+            ("feed.toml".to_owned(), &b"enabled = true\n"[..]),
+            ("feed.wasm".to_owned(), &b"\0asm"[..]),
+        ];
+        assert!(write_then_rename(dir.path(), &files).is_err());
+        assert_eq!(listing(dir.path()), [".feed.wasm.upload"]);
+    }
 
     #[test]
     fn plugin_names() {
