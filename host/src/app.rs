@@ -26,6 +26,7 @@ use crate::limits::messages::{LIMITER_SWEEP, MessageLimiter};
 use crate::limits::tcp::CappedListener;
 use crate::metrics::Metrics;
 use crate::outbound;
+use crate::plugin::check::{Checker, CheckerError};
 use crate::plugin::deploy::{Deployer, PluginSources};
 use crate::plugin::engine::{EngineError, PluginEngine};
 use crate::plugin::env::HostServices;
@@ -71,6 +72,10 @@ pub struct Gateway {
     pub delivery: Arc<Delivery>,
     /// The plugins.
     pub plugins: Arc<Deployer>,
+    /// Checks uploaded plugins before they are written (`POST /api/plugins/check`).
+    pub(crate) checker: Arc<Checker>,
+    /// The HS256 secret in dev mode, where `POST /api/dev/token` mints with it.
+    pub(crate) dev_secret: Option<String>,
     /// Prometheus metrics.
     pub(crate) metrics: Arc<Metrics>,
     /// When it started.
@@ -109,6 +114,9 @@ pub enum StartError {
     /// The plugin linker could not be built.
     #[error("cannot prepare plugin linking: {0:#}")]
     Link(wasmtime::Error),
+    /// The plugin checker could not be built.
+    #[error(transparent)]
+    Checker(#[from] CheckerError),
     /// The listener could not be used.
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
@@ -216,8 +224,9 @@ pub async fn start(
         market,
         http: outbound::plugin_client(),
         runtime: tokio::runtime::Handle::current(),
-        default_limits: limits,
+        default_limits: limits.clone(),
     };
+    let checker = Arc::new(Checker::sharing(engine.clone(), limits.clone())?);
     let loader = Loader::new(engine, services).map_err(StartError::Link)?;
     let sources = PluginSources {
         dir: Some(config.plugins_dir.clone()),
@@ -259,6 +268,8 @@ pub async fn start(
         auth,
         delivery,
         plugins,
+        checker,
+        dev_secret: secret.filter(|_| config.gateway_dev),
         metrics,
         started: Instant::now(),
         shutting_down: AtomicBool::new(false),

@@ -8,12 +8,13 @@
 //! small Socket.IO client ([`sio`]), a bare long-polling
 //! client ([`polling`]), the example plugins in other languages
 //! ([`polyglot`]), a test CA and HTTPS servers ([`tls`]), a fake
-//! identity provider ([`idp`]), the
-//! README's blocks and commands ([`readme`]) and the metric names of PromQL
-//! expressions ([`promql`]).
+//! identity provider ([`idp`]), the Node.js tests' directory ([`node`]),
+//! the README's blocks and commands ([`readme`]) and the metric names of
+//! PromQL expressions ([`promql`]).
 
 pub mod cluster;
 pub mod idp;
+pub mod node;
 pub mod polling;
 pub mod polyglot;
 pub mod process;

@@ -3,7 +3,6 @@
 //! trading and user services. Node 20 and npm must be installed; the
 //! suite's dependencies are installed with `npm ci` when missing.
 
-use std::path::Path;
 use std::process::Command;
 
 use gateway_tests::server::{SECRET, TestGateway, plugin_config};
@@ -11,15 +10,7 @@ use gateway_tests::upstream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_io_client_contract_suite() {
-    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
-    if !suite.join("node_modules").join("socket.io-client").is_dir() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&suite)
-            .status()
-            .expect("npm must be installed to run the socket.io-client suite");
-        assert!(status.success(), "npm ci failed in {}", suite.display());
-    }
+    let suite = gateway_tests::node::suite_with("socket.io-client");
     let trading = upstream::trading().await;
     let users = upstream::users().await;
     let (trading_url, users_url) = (trading.url.clone(), users.url.clone());

@@ -1,5 +1,6 @@
 //! `gateway plugin check`: says what a component is and whether the
-//! gateway would load it, with the same validation a load runs.
+//! gateway would load it, with the same validation a load runs
+//! ([`crate::plugin::check`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,13 +9,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::config::Config;
-use crate::plugin::engine::PluginEngine;
-use crate::plugin::env::HostServices;
-use crate::plugin::kv_store::KvStore;
-use crate::plugin::loader::{Candidate, Loader};
+use crate::plugin::check::Checker;
+use crate::plugin::loader::Candidate;
 use crate::plugin::manifest::Manifest;
 use crate::plugin::version::PluginSource;
-use crate::price_cache::PriceCache;
 
 /// Validates `file` (with its manifest) and prints the verdict.
 pub(super) async fn check(
@@ -37,46 +35,36 @@ pub(super) async fn check(
         .and_then(|s| s.to_str())
         .unwrap_or("plugin")
         .to_owned();
-    let engine = Arc::new(PluginEngine::new(None, 1 << 30)?);
-    let services = HostServices {
-        kv: Arc::new(KvStore::in_memory()),
-        market: Arc::new(PriceCache::new(1)),
-        http: crate::outbound::plugin_client(),
-        runtime: tokio::runtime::Handle::current(),
-        default_limits: config.plugin_limits(),
-    };
-    let loader = Loader::new(engine, services).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let checker = Checker::standalone(config.plugin_limits())?;
     let candidate = Candidate {
         name: name.clone(),
         wasm: Arc::from(wasm),
         source: PluginSource::File(file.clone()),
         manifest,
     };
-    let result = tokio::task::spawn_blocking(move || loader.validate(&candidate)).await?;
+    let v = tokio::task::spawn_blocking(move || checker.check(&candidate)).await?;
     println!("file:     {}", file.display());
-    match result {
-        Ok(v) => {
-            println!("kind:     {}", v.kind);
-            println!("name:     {} (loads as `{name}`)", v.description.name);
-            println!("version:  {}", v.description.version);
-            println!("about:    {}", v.description.description);
-            if !v.description.symbols.is_empty() {
-                println!("symbols:  {}", v.description.symbols.join(", "));
-            }
-            if let Some(i) = v.description.interval {
-                println!("interval: {} ms", i.as_millis());
-            }
-            println!("imports:");
-            for import in &v.imports {
-                println!("  {import}");
-            }
-            println!("sha256:   {}", v.sha256);
-            println!("verdict:  the gateway would load it");
-            Ok(ExitCode::SUCCESS)
+    if let Some(e) = &v.error {
+        println!("verdict:  the gateway would NOT load it: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    if let (Some(kind), Some(d)) = (v.kind, &v.described) {
+        println!("kind:     {kind}");
+        println!("name:     {} (loads as `{name}`)", d.name);
+        println!("version:  {}", d.version);
+        println!("about:    {}", d.description);
+        if !d.symbols.is_empty() {
+            println!("symbols:  {}", d.symbols.join(", "));
         }
-        Err(e) => {
-            println!("verdict:  the gateway would NOT load it: {e}");
-            Ok(ExitCode::FAILURE)
+        if let Some(i) = d.interval_ms {
+            println!("interval: {i} ms");
         }
     }
+    println!("imports:");
+    for import in &v.imports {
+        println!("  {import}");
+    }
+    println!("sha256:   {}", v.sha256);
+    println!("verdict:  the gateway would load it");
+    Ok(ExitCode::SUCCESS)
 }

@@ -35,9 +35,11 @@ pub(super) async fn connections(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&g, &headers).await?;
     let connections = g.delivery.connections();
-    Ok(Json(
-        json!({ "count": connections.len(), "connections": connections }),
-    ))
+    Ok(Json(json!({
+        "count": connections.len(),
+        "parked": g.delivery.parked(),
+        "connections": connections,
+    })))
 }
 
 /// `GET /api/plugins`.

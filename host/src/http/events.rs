@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -90,7 +90,7 @@ pub(super) async fn publish(
     request: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     authorize(&g, request.headers()).await?;
-    let new = read_body(request).await?;
+    let new: NewEvent = super::body::json(request, MAX_BODY).await?;
     let event = new.into_event()?;
     let id = event.id.clone();
     g.delivery
@@ -111,36 +111,4 @@ async fn authorize(g: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
         return Ok(());
     }
     require_admin(g, headers).await.map(drop)
-}
-
-/// The JSON body, at most [`MAX_BODY`] bytes (a larger declared length is
-/// refused before reading).
-async fn read_body(request: Request) -> Result<NewEvent, ApiError> {
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            let m = m.trim();
-            m.eq_ignore_ascii_case("application/json")
-                || (m.starts_with("application/") && m.ends_with("+json"))
-        });
-    if !is_json {
-        return Err(ApiError::InvalidPayload(
-            "expected `Content-Type: application/json`".into(),
-        ));
-    }
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        return Err(ApiError::TooLarge(MAX_BODY));
-    }
-    let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
-        .await
-        .map_err(|_| ApiError::TooLarge(MAX_BODY))?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidPayload(e.to_string()))
 }

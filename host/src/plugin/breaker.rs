@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use serde::Serialize;
 
 use super::error::CallError;
 use super::manifest::FailurePolicy;
@@ -14,6 +15,18 @@ struct State {
     consecutive: u32,
     openings: u32,
     open_until: Option<Instant>,
+}
+
+/// Whether a breaker lets calls through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BreakerState {
+    /// Calls go ahead.
+    Closed,
+    /// Calls are refused until the pause ends.
+    Open,
+    /// The pause has ended; the next call decides whether it closes.
+    HalfOpen,
 }
 
 /// Failure counting and the pause it imposes.
@@ -63,6 +76,15 @@ impl Breaker {
     pub(crate) fn is_open(&self, now: Instant) -> bool {
         self.admit(now).is_err()
     }
+
+    /// The state at `now`.
+    pub(crate) fn state(&self, now: Instant) -> BreakerState {
+        match self.state.lock().open_until {
+            None => BreakerState::Closed,
+            Some(until) if until > now => BreakerState::Open,
+            Some(_) => BreakerState::HalfOpen,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +118,21 @@ mod tests {
             b.failed(&policy(), t1);
         }
         assert_eq!(b.failed(&policy(), t1), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn the_state_goes_closed_open_half_open_closed() {
+        let b = Breaker::default();
+        let t0 = Instant::now();
+        assert_eq!(b.state(t0), BreakerState::Closed);
+        for _ in 0..3 {
+            b.failed(&policy(), t0);
+        }
+        assert_eq!(b.state(t0), BreakerState::Open);
+        let t1 = t0 + Duration::from_millis(101);
+        assert_eq!(b.state(t1), BreakerState::HalfOpen);
+        b.succeeded();
+        assert_eq!(b.state(t1), BreakerState::Closed);
     }
 
     #[test]

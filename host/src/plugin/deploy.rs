@@ -57,6 +57,20 @@ pub struct PluginSources {
     pub overrides: BTreeMap<String, Manifest>,
 }
 
+/// Why [`Deployer::publish`] wrote nothing (or not all).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Not a plugin name.
+    #[error("plugin names are [a-z0-9][a-z0-9_-]* (at most 64 characters)")]
+    Name,
+    /// The gateway has no plugins directory.
+    #[error("the gateway has no plugins directory")]
+    NoDirectory,
+    /// Writing a file failed.
+    #[error("cannot write to the plugins directory: {0}")]
+    Write(std::io::Error),
+}
+
 /// Whether `name` may name a plugin: `[a-z0-9][a-z0-9_-]{0,63}`.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -304,6 +318,70 @@ impl Deployer {
         true
     }
 
+    /// What the directory would run under `name` if its wasm were `wasm`
+    /// and its manifest `manifest` (else the `NAME.toml` already there),
+    /// layered as a load layers it: the input of a check before upload.
+    pub async fn candidate_for(
+        &self,
+        name: &str,
+        wasm: Arc<[u8]>,
+        manifest: Option<Manifest>,
+    ) -> Result<Candidate, LoadError> {
+        let (sources, owned) = (self.sources.clone(), name.to_owned());
+        let manifest = tokio::task::spawn_blocking(move || {
+            layered_manifest(&sources, &owned, manifest.as_ref())
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(LoadError::Read {
+                path: name.to_owned(),
+                reason: format!("reading panicked: {e}"),
+            })
+        })?;
+        let source = PluginSource::File(
+            self.dir()
+                .map(|d| d.join(format!("{name}.wasm")))
+                .unwrap_or_default(),
+        );
+        Ok(Candidate {
+            name: name.to_owned(),
+            wasm,
+            source,
+            manifest,
+        })
+    }
+
+    /// Publishes `NAME.wasm` (and `NAME.toml` when given) into the plugins
+    /// directory: both written whole under temporary names, then renamed
+    /// into place one right after the other (the manifest first), so the
+    /// watcher sees them change together; then syncs `name` as the watcher
+    /// would (the watcher's own sync then finds nothing changed).
+    pub async fn publish(
+        &self,
+        name: &str,
+        wasm: Arc<[u8]>,
+        manifest: Option<String>,
+    ) -> Result<(), PublishError> {
+        if !valid_name(name) {
+            return Err(PublishError::Name);
+        }
+        let dir = self.dir().ok_or(PublishError::NoDirectory)?.to_owned();
+        let owned = name.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut files = Vec::new();
+            if let Some(toml) = &manifest {
+                files.push((format!("{owned}.toml"), toml.as_bytes()));
+            }
+            files.push((format!("{owned}.wasm"), &wasm[..]));
+            write_then_rename(&dir, &files)
+        })
+        .await
+        .map_err(|e| PublishError::Write(std::io::Error::other(e.to_string())))?
+        .map_err(PublishError::Write)?;
+        self.sync(name).await;
+        Ok(())
+    }
+
     fn file_of(&self, name: &str) -> String {
         match &self.sources.dir {
             Some(dir) if dir.join(format!("{name}.wasm")).exists() => {
@@ -317,36 +395,15 @@ impl Deployer {
 /// What `name` should run now, if anything. Blocking: it reads files.
 fn candidate(sources: &PluginSources, name: &str) -> Result<Option<Candidate>, LoadError> {
     let default = sources.defaults.iter().find(|d| d.name == name);
-    let mut manifest = default.map(|d| d.manifest.clone()).unwrap_or_default();
+    let manifest = layered_manifest(sources, name, None)?;
     let mut file = None;
     if let Some(dir) = &sources.dir {
-        let toml = dir.join(format!("{name}.toml"));
-        let unreadable = |path: &Path, e: FileError| LoadError::Read {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        if let Some(bytes) =
-            files::read(&toml, files::MAX_MANIFEST_BYTES).map_err(|e| unreadable(&toml, e))?
-        {
-            let text = String::from_utf8(bytes).map_err(|e| LoadError::Manifest {
-                path: toml.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            let parsed = Manifest::parse(&text).map_err(|e| LoadError::Manifest {
-                path: toml.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            manifest = manifest.merged_with(&parsed);
-        }
         let wasm = dir.join(format!("{name}.wasm"));
         if let Some(bytes) =
             files::read(&wasm, files::MAX_WASM_BYTES).map_err(|e| unreadable(&wasm, e))?
         {
             file = Some((wasm, bytes));
         }
-    }
-    if let Some(over) = sources.overrides.get(name) {
-        manifest = manifest.merged_with(over);
     }
     let (wasm, source) = match (file, default) {
         (Some((path, bytes)), _) => (Arc::from(bytes), PluginSource::File(path)),
@@ -361,9 +418,110 @@ fn candidate(sources: &PluginSources, name: &str) -> Result<Option<Candidate>, L
     }))
 }
 
+fn unreadable(path: &Path, e: FileError) -> LoadError {
+    LoadError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The manifest `name` runs with: the default plugin's, then `uploaded`
+/// (or else `NAME.toml` in the directory), then the config's overrides.
+/// Blocking: it reads files.
+fn layered_manifest(
+    sources: &PluginSources,
+    name: &str,
+    uploaded: Option<&Manifest>,
+) -> Result<Manifest, LoadError> {
+    let default = sources.defaults.iter().find(|d| d.name == name);
+    let mut manifest = default.map(|d| d.manifest.clone()).unwrap_or_default();
+    let from_dir = match (uploaded, &sources.dir) {
+        (Some(_), _) | (None, None) => None,
+        (None, Some(dir)) => {
+            let toml = dir.join(format!("{name}.toml"));
+            files::read(&toml, files::MAX_MANIFEST_BYTES)
+                .map_err(|e| unreadable(&toml, e))?
+                .map(|bytes| {
+                    let bad = |reason: String| LoadError::Manifest {
+                        path: toml.display().to_string(),
+                        reason,
+                    };
+                    let text = String::from_utf8(bytes).map_err(|e| bad(e.to_string()))?;
+                    Manifest::parse(&text).map_err(|e| bad(e.to_string()))
+                })
+                .transpose()?
+        }
+    };
+    if let Some(file) = uploaded.or(from_dir.as_ref()) {
+        manifest = manifest.merged_with(file);
+    }
+    if let Some(over) = sources.overrides.get(name) {
+        manifest = manifest.merged_with(over);
+    }
+    Ok(manifest)
+}
+
+/// Writes each `(file, bytes)` into `dir` under a temporary dotfile name
+/// (which the watcher ignores), then renames them into place in order: no
+/// reader sees half a file. If a write fails, the temporary files are
+/// removed and nothing is renamed.
+fn write_then_rename(dir: &Path, files: &[(String, &[u8])]) -> std::io::Result<()> {
+    let tmp = |file: &str| dir.join(format!(".{file}.upload"));
+    for (i, (file, bytes)) in files.iter().enumerate() {
+        if let Err(e) = std::fs::write(tmp(file), bytes) {
+            for (written, _) in &files[..=i] {
+                let _ = std::fs::remove_file(tmp(written));
+            }
+            return Err(e);
+        }
+    }
+    for (file, _) in files {
+        std::fs::rename(tmp(file), dir.join(file))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::valid_name;
+    use std::path::Path;
+
+    use super::{valid_name, write_then_rename};
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut all: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn published_files_land_whole_and_leave_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            ("feed.toml".to_owned(), &b"enabled = true\n"[..]),
+            ("feed.wasm".to_owned(), &b"\0asm"[..]),
+        ];
+        write_then_rename(dir.path(), &files).unwrap();
+        assert_eq!(listing(dir.path()), ["feed.toml", "feed.wasm"]);
+        assert_eq!(
+            std::fs::read(dir.path().join("feed.wasm")).unwrap(),
+            b"\0asm"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_renames_nothing_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".feed.wasm.upload")).unwrap();
+        let files = [
+            ("feed.toml".to_owned(), &b"enabled = true\n"[..]),
+            ("feed.wasm".to_owned(), &b"\0asm"[..]),
+        ];
+        assert!(write_then_rename(dir.path(), &files).is_err());
+        assert_eq!(listing(dir.path()), [".feed.wasm.upload"]);
+    }
 
     #[test]
     fn plugin_names() {

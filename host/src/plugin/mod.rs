@@ -6,8 +6,9 @@
 //! worker threads (see [`worker`]), and async callers wait on a oneshot.
 
 pub mod bindings;
-pub(crate) mod breaker;
+pub mod breaker;
 pub(crate) mod capability;
+pub mod check;
 mod convert;
 pub mod deploy;
 pub mod engine;
@@ -20,6 +21,7 @@ pub mod kv_store;
 pub mod loader;
 pub mod manifest;
 pub mod owners;
+pub mod recent;
 pub mod registry;
 pub mod runner;
 pub mod state;

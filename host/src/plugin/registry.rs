@@ -1,8 +1,8 @@
 //! The registry of plugins by name. Each name has a slot holding its
 //! current version behind an atomic pointer: a swap makes new calls go to
 //! the new version while calls already holding the old one finish on it.
-//! Health (calls, errors, last error, breaker) lives in the slot, so it
-//! survives swaps.
+//! Health (calls, errors, last error, breaker, recent call times and
+//! reloads) lives in the slot, so it survives swaps.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,9 +15,10 @@ use serde::Serialize;
 
 use tracing::Instrument;
 
-use super::breaker::Breaker;
+use super::breaker::{Breaker, BreakerState};
 use super::error::{CallError, LoadError};
 use super::kind::PluginKind;
+use super::recent::{CallTimes, Reload, ReloadHistory, ReloadOutcome};
 use super::version::{PluginSource, PluginVersion};
 use crate::metrics::PluginCallMetrics;
 
@@ -52,6 +53,8 @@ pub struct Health {
     last_error: Mutex<Option<Failure>>,
     last_load_error: Mutex<Option<Failure>>,
     breaker: Breaker,
+    call_times: CallTimes,
+    reloads: ReloadHistory,
 }
 
 /// One plugin name and its current version.
@@ -101,6 +104,7 @@ impl Slot {
         h.busy_ns
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
         self.metrics.observe(&self.name, export, took.as_secs_f64());
+        h.call_times.record(took);
         match &result {
             Ok(_) => h.breaker.succeeded(),
             Err(e) if e.counts_as_failure() => {
@@ -152,6 +156,31 @@ impl Slot {
     pub fn circuit_open(&self) -> bool {
         self.health.breaker.is_open(Instant::now())
     }
+
+    /// The breaker's state now.
+    pub fn breaker(&self) -> BreakerState {
+        self.health.breaker.state(Instant::now())
+    }
+
+    /// The 99th percentile of the last calls' durations (queueing included).
+    pub fn p99_call_time(&self) -> Option<Duration> {
+        self.health.call_times.p99()
+    }
+
+    /// The last reloads under this name, oldest first.
+    pub fn reloads(&self) -> Vec<Reload> {
+        self.health.reloads.list()
+    }
+}
+
+/// A reload that installed `version`.
+fn installed(version: &PluginVersion, outcome: ReloadOutcome) -> Reload {
+    Reload {
+        at_ms: crate::time::now_ms(),
+        version: Some(version.description.version.clone()),
+        outcome,
+        message: None,
+    }
 }
 
 /// A file that failed to load and has no running version to fall back on.
@@ -189,6 +218,9 @@ impl Registry {
         let version = Arc::new(version);
         let mut slots = self.slots.write();
         if let Some(slot) = slots.get(&name) {
+            slot.health
+                .reloads
+                .record(installed(&version, ReloadOutcome::Replaced));
             let previous = slot.current.swap(Some(version));
             slot.health.loads.fetch_add(1, Ordering::Relaxed);
             *slot.health.last_load_error.lock() = None;
@@ -197,10 +229,14 @@ impl Registry {
                 previous,
             };
         }
+        let health = Health::default();
+        health
+            .reloads
+            .record(installed(&version, ReloadOutcome::Loaded));
         let slot = Arc::new(Slot {
             name: name.clone(),
             current: ArcSwapOption::from(Some(version)),
-            health: Health::default(),
+            health,
             metrics: self.call_metrics.clone(),
         });
         slot.health.loads.store(1, Ordering::Relaxed);
@@ -223,6 +259,12 @@ impl Registry {
     pub fn reject(&self, name: &str, file: &str, error: &LoadError) {
         let failure = Failure::new("load", error.to_string());
         if let Some(slot) = self.slots.read().get(name) {
+            slot.health.reloads.record(Reload {
+                at_ms: failure.at_ms,
+                version: None,
+                outcome: ReloadOutcome::Refused,
+                message: Some(failure.message.clone()),
+            });
             *slot.health.last_load_error.lock() = Some(failure);
             return;
         }
@@ -304,6 +346,9 @@ impl Registry {
                     loads: slot.loads(),
                     calls: slot.calls(),
                     errors: slot.errors(),
+                    p99_call_ms: slot.p99_call_time().map(|d| d.as_secs_f64() * 1000.0),
+                    breaker: slot.breaker(),
+                    reloads: slot.reloads(),
                     last_error: slot.last_error(),
                     last_load_error: slot.last_load_error(),
                     loaded_at_ms: v
@@ -344,6 +389,13 @@ pub struct PluginStatus {
     pub calls: u64,
     /// Failed calls so far.
     pub errors: u64,
+    /// The 99th percentile of the last calls' durations, in ms (queueing
+    /// included); `null` before the first call.
+    pub p99_call_ms: Option<f64>,
+    /// The circuit breaker's state.
+    pub breaker: BreakerState,
+    /// The last reloads under this name, oldest first.
+    pub reloads: Vec<Reload>,
     /// Last call failure.
     pub last_error: Option<Failure>,
     /// Last refused replacement file.
