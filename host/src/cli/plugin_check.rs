@@ -1,5 +1,6 @@
 //! `gateway plugin check`: says what a component is and whether the
-//! gateway would load it, with the same validation a load runs.
+//! gateway would load it, with the same validation a load runs. `plugin
+//! build` and `plugin dev` end with the same verdict.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,12 +17,28 @@ use crate::plugin::manifest::Manifest;
 use crate::plugin::version::PluginSource;
 use crate::price_cache::PriceCache;
 
-/// Validates `file` (with its manifest) and prints the verdict.
+/// Validates `file` (with its manifest) and prints the verdict; fails
+/// when the gateway would not load it.
 pub(super) async fn check(
     config: &Config,
     file: PathBuf,
     manifest: Option<PathBuf>,
 ) -> Result<ExitCode> {
+    Ok(if verdict(config, file, manifest).await? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Validates `file` (with its manifest, by default the `.toml` beside it),
+/// prints what it is and the verdict, and says whether the gateway would
+/// load it.
+pub(super) async fn verdict(
+    config: &Config,
+    file: PathBuf,
+    manifest: Option<PathBuf>,
+) -> Result<bool> {
     let wasm = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let manifest_path =
         manifest.or_else(|| Some(file.with_extension("toml")).filter(|p| p.is_file()));
@@ -72,11 +89,11 @@ pub(super) async fn check(
             }
             println!("sha256:   {}", v.sha256);
             println!("verdict:  the gateway would load it");
-            Ok(ExitCode::SUCCESS)
+            Ok(true)
         }
         Err(e) => {
             println!("verdict:  the gateway would NOT load it: {e}");
-            Ok(ExitCode::FAILURE)
+            Ok(false)
         }
     }
 }
