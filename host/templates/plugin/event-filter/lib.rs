@@ -20,7 +20,7 @@ pub struct Filter {
 impl Filter {
     /// Whether `subscriber` receives `event`.
     fn accepts(&self, event: &Event, subscriber: &Subscriber) -> bool {
-        let wanted = subscriber.event_types.iter().any(|t| *t == event.kind);
+        let wanted = subscriber.event_types.contains(&event.kind);
         let addressed = event
             .target_user_ids
             .as_ref()
