@@ -5,7 +5,7 @@
 //! gateway's own watcher reloads the plugin; a build that fails, or a
 //! component the gateway would not load, leaves the running version alone.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -93,8 +93,10 @@ fn deploy(built: &Built, plugins_dir: &Path) -> Result<()> {
     place(&built.wasm, plugins_dir, &format!("{}.wasm", built.name))
 }
 
+/// Copies `from` to `dir/file` through a dotfile and a rename, so the
+/// gateway never reads it half-written.
 fn place(from: &Path, dir: &Path, file: &str) -> Result<()> {
-    let tmp: PathBuf = dir.join(format!(".{file}.tmp"));
+    let tmp = dir.join(format!(".{file}.tmp"));
     std::fs::copy(from, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
     let to = dir.join(file);
     std::fs::rename(&tmp, &to).with_context(|| format!("renaming into {}", to.display()))
