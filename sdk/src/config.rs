@@ -33,6 +33,14 @@ impl From<ConfigError> for String {
 }
 
 /// The raw value of `key`, if set.
+///
+/// ```
+/// use gateway_sdk::testing::FakeHost;
+/// use gateway_sdk::config;
+/// let _host = FakeHost::new().config("url", "http://prices.test").install();
+/// assert_eq!(config::get("url").as_deref(), Some("http://prices.test"));
+/// assert_eq!(config::get("missing"), None);
+/// ```
 pub fn get(key: &str) -> Option<String> {
     #[cfg(target_arch = "wasm32")]
     return crate::bindings::host::gateway::plugins::config::get(key);
@@ -41,6 +49,13 @@ pub fn get(key: &str) -> Option<String> {
 }
 
 /// Every key and value, sorted by key.
+///
+/// ```
+/// use gateway_sdk::testing::FakeHost;
+/// use gateway_sdk::config;
+/// let _host = FakeHost::new().config("b", "2").config("a", "1").install();
+/// assert_eq!(config::all(), [("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())]);
+/// ```
 pub fn all() -> Vec<(String, String)> {
     #[cfg(target_arch = "wasm32")]
     return crate::bindings::host::gateway::plugins::config::all();
@@ -49,6 +64,15 @@ pub fn all() -> Vec<(String, String)> {
 }
 
 /// `key` parsed as `T`, or `default` when unset or blank.
+///
+/// ```
+/// use gateway_sdk::testing::FakeHost;
+/// use gateway_sdk::config;
+/// let _host = FakeHost::new().config("scale", "2.5").config("bad", "x").install();
+/// assert_eq!(config::get_or("scale", 1.0), Ok(2.5));
+/// assert_eq!(config::get_or("missing", 1.0), Ok(1.0));
+/// assert!(config::get_or("bad", 1.0).is_err());
+/// ```
 pub fn get_or<T>(key: &str, default: T) -> Result<T, ConfigError>
 where
     T: FromStr,
@@ -66,6 +90,17 @@ where
 
 /// `key` parsed as `T`, or `default` when unset or blank; a value below
 /// `min` is refused with `KEY must be at least MIN, got VALUE`.
+///
+/// ```
+/// use gateway_sdk::testing::FakeHost;
+/// use gateway_sdk::config;
+/// let _host = FakeHost::new().config("interval_ms", "5").install();
+/// assert_eq!(
+///     config::get_at_least("interval_ms", 1000u32, 10),
+///     Err("interval_ms must be at least 10, got 5".to_owned())
+/// );
+/// assert_eq!(config::get_at_least("missing", 1000u32, 10), Ok(1000));
+/// ```
 pub fn get_at_least<T>(key: &str, default: T, min: T) -> Result<T, String>
 where
     T: FromStr + PartialOrd + std::fmt::Display,
@@ -79,6 +114,13 @@ where
 }
 
 /// `key` as a comma-separated list of trimmed, non-empty items.
+///
+/// ```
+/// use gateway_sdk::testing::FakeHost;
+/// use gateway_sdk::config;
+/// let _host = FakeHost::new().config("symbols", "EURUSD, GBPUSD,").install();
+/// assert_eq!(config::list("symbols").unwrap(), ["EURUSD", "GBPUSD"]);
+/// ```
 pub fn list(key: &str) -> Option<Vec<String>> {
     get(key).map(|v| {
         v.split(',')

@@ -208,6 +208,17 @@ impl RecentKeys {
 
     /// Remembers `key`, forgetting the oldest one when full; false when it
     /// was already known.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::cursor::RecentKeys;
+    /// # let _host = gateway_sdk::testing::FakeHost::new().install();
+    /// let mut seen = RecentKeys::load("seen", 2);
+    /// assert!(seen.insert("e-1".into()));
+    /// assert!(!seen.insert("e-1".into()), "known");
+    /// seen.save(2).unwrap();
+    /// assert!(!RecentKeys::load("seen", 2).insert("e-1".into()), "stored");
+    /// ```
     pub fn insert(&mut self, key: String) -> bool {
         self.keys.insert(key)
     }

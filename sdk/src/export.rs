@@ -3,6 +3,10 @@
 //! the plugin crate still compiles for `cargo test`.
 
 /// Exports a [`PriceSource`](crate::PriceSource) implementation as the plugin's component.
+///
+/// Once per crate, after the implementation: `gateway_sdk::export_price_source!(MyPlugin);`
+/// (the [`PriceSource`](crate::PriceSource) docs have a whole plugin). In a native
+/// build it expands to nothing.
 #[macro_export]
 macro_rules! export_price_source {
     ($t:ty) => {
@@ -32,6 +36,10 @@ macro_rules! export_price_source {
 }
 
 /// Exports an [`OrderPoller`](crate::OrderPoller) implementation as the plugin's component.
+///
+/// Once per crate, after the implementation: `gateway_sdk::export_order_poller!(MyPlugin);`
+/// (the [`OrderPoller`](crate::OrderPoller) docs have a whole plugin). In a native
+/// build it expands to nothing.
 #[macro_export]
 macro_rules! export_order_poller {
     ($t:ty) => {
@@ -61,6 +69,10 @@ macro_rules! export_order_poller {
 }
 
 /// Exports a [`ChatResponder`](crate::ChatResponder) implementation as the plugin's component.
+///
+/// Once per crate, after the implementation: `gateway_sdk::export_chat_responder!(MyPlugin);`
+/// (the [`ChatResponder`](crate::ChatResponder) docs have a whole plugin). In a native
+/// build it expands to nothing.
 #[macro_export]
 macro_rules! export_chat_responder {
     ($t:ty) => {
@@ -92,6 +104,10 @@ macro_rules! export_chat_responder {
 }
 
 /// Exports an [`EventFilter`](crate::EventFilter) implementation as the plugin's component.
+///
+/// Once per crate, after the implementation: `gateway_sdk::export_event_filter!(MyPlugin);`
+/// (the [`EventFilter`](crate::EventFilter) docs have a whole plugin). In a native
+/// build it expands to nothing.
 #[macro_export]
 macro_rules! export_event_filter {
     ($t:ty) => {

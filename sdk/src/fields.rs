@@ -36,6 +36,12 @@ use crate::log;
 pub type Object = Map<String, Value>;
 
 /// `value` as an object.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// assert!(fields::object(&serde_json::json!({"a": 1})).is_ok());
+/// assert_eq!(fields::object(&serde_json::json!([1])).unwrap_err(), "not a JSON object");
+/// ```
 pub fn object(value: &Value) -> Result<&Object, String> {
     value
         .as_object()
@@ -48,6 +54,15 @@ fn present<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
 }
 
 /// An identifier: a non-empty string, or an integer taken as its digits.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"orderId": 42, "userId": "alice", "blank": ""});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::id(obj, "orderId").unwrap(), "42");
+/// assert_eq!(fields::id(obj, "userId").unwrap(), "alice");
+/// assert!(fields::id(obj, "blank").is_err());
+/// ```
 pub fn id(obj: &Object, key: &str) -> Result<String, String> {
     match present(obj, key) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -60,6 +75,14 @@ pub fn id(obj: &Object, key: &str) -> Result<String, String> {
 }
 
 /// A required non-empty string.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"symbol": "EURUSD", "side": ""});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::string(obj, "symbol").unwrap(), "EURUSD");
+/// assert_eq!(fields::string(obj, "side").unwrap_err(), "missing `side`");
+/// ```
 pub fn string(obj: &Object, key: &str) -> Result<String, String> {
     opt_string(obj, key)?
         .filter(|s| !s.is_empty())
@@ -67,11 +90,27 @@ pub fn string(obj: &Object, key: &str) -> Result<String, String> {
 }
 
 /// A required string, possibly empty.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"message": ""});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::text(obj, "message").unwrap(), "");
+/// assert!(fields::text(obj, "title").is_err());
+/// ```
 pub fn text(obj: &Object, key: &str) -> Result<String, String> {
     opt_string(obj, key)?.ok_or_else(|| format!("missing `{key}`"))
 }
 
 /// An optional string.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"status": "FILLED", "side": null});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::opt_string(obj, "status").unwrap().as_deref(), Some("FILLED"));
+/// assert_eq!(fields::opt_string(obj, "side").unwrap(), None);
+/// ```
 pub fn opt_string(obj: &Object, key: &str) -> Result<Option<String>, String> {
     match present(obj, key) {
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -81,6 +120,14 @@ pub fn opt_string(obj: &Object, key: &str) -> Result<Option<String>, String> {
 }
 
 /// An optional list of non-empty strings.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"targetUserIds": ["alice", "bob"]});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::opt_string_list(obj, "targetUserIds").unwrap().unwrap(), ["alice", "bob"]);
+/// assert_eq!(fields::opt_string_list(obj, "missing").unwrap(), None);
+/// ```
 pub fn opt_string_list(obj: &Object, key: &str) -> Result<Option<Vec<String>>, String> {
     match present(obj, key) {
         Some(Value::Array(items)) => items
@@ -99,11 +146,27 @@ pub fn opt_string_list(obj: &Object, key: &str) -> Result<Option<Vec<String>>, S
 }
 
 /// A required finite number.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"unrealizedPnL": -12.5});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::number(obj, "unrealizedPnL").unwrap(), -12.5);
+/// assert!(fields::number(obj, "price").is_err());
+/// ```
 pub fn number(obj: &Object, key: &str) -> Result<f64, String> {
     opt_number(obj, key)?.ok_or_else(|| format!("missing `{key}`"))
 }
 
 /// An optional finite number.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"price": 1.0851, "quantity": "many"});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::opt_number(obj, "price").unwrap(), Some(1.0851));
+/// assert!(fields::opt_number(obj, "quantity").is_err());
+/// ```
 pub fn opt_number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
     match present(obj, key) {
         Some(v) => v
@@ -116,6 +179,14 @@ pub fn opt_number(obj: &Object, key: &str) -> Result<Option<f64>, String> {
 }
 
 /// A required timestamp: milliseconds since the epoch, above zero.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"timestamp": 1_700_000_000_000u64, "zero": 0});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::timestamp(obj, "timestamp").unwrap(), 1_700_000_000_000);
+/// assert!(fields::timestamp(obj, "zero").is_err());
+/// ```
 pub fn timestamp(obj: &Object, key: &str) -> Result<u64, String> {
     match present(obj, key) {
         Some(v) => v
@@ -128,6 +199,14 @@ pub fn timestamp(obj: &Object, key: &str) -> Result<u64, String> {
 
 /// The fields of `obj` not named in `known`, as a JSON object string; none
 /// when there are no such fields.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"orderId": "o-1", "fee": 0.5});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::extra_json(obj, &["orderId"]).as_deref(), Some(r#"{"fee":0.5}"#));
+/// assert_eq!(fields::extra_json(obj, &["orderId", "fee"]), None);
+/// ```
 pub fn extra_json(obj: &Object, known: &[&str]) -> Option<String> {
     let extra: Object = obj
         .iter()
@@ -138,6 +217,14 @@ pub fn extra_json(obj: &Object, known: &[&str]) -> Option<String> {
 }
 
 /// The array `answer[key]`; a missing or `null` one is empty.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"orders": [1, 2], "positions": null});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::array(obj, "orders").unwrap().len(), 2);
+/// assert!(fields::array(obj, "positions").unwrap().is_empty());
+/// ```
 pub fn array<'a>(answer: &'a Object, key: &str) -> Result<&'a [Value], String> {
     match present(answer, key) {
         Some(Value::Array(items)) => Ok(items),
@@ -148,6 +235,13 @@ pub fn array<'a>(answer: &'a Object, key: &str) -> Result<&'a [Value], String> {
 
 /// The answer's `cursor`: a string or a number (kept as its JSON text); none
 /// when missing, `null` or empty.
+///
+/// ```
+/// use gateway_sdk::fields;
+/// let item = serde_json::json!({"cursor": 17});
+/// let obj = fields::object(&item).unwrap();
+/// assert_eq!(fields::cursor(obj).unwrap().as_deref(), Some("17"));
+/// ```
 pub fn cursor(answer: &Object) -> Result<Option<String>, String> {
     match present(answer, "cursor") {
         Some(Value::String(s)) => Ok((!s.is_empty()).then(|| s.clone())),

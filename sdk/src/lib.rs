@@ -5,7 +5,7 @@
 //! [`ChatResponder`], [`EventFilter`]) and names its type in the matching
 //! export macro:
 //!
-//! ```ignore
+//! ```
 //! use gateway_sdk::{PriceSource, SourceInfo, Tick, PluginInfo};
 //!
 //! struct Constant;
@@ -38,6 +38,10 @@
 //! [`fields`] (typed fields of the answer's JSON items), [`cursor`] (the
 //! cursor and recently delivered keys, kept in kv as one checkpoint) and
 //! [`backoff`] (exponential backoff while the service fails).
+//!
+//! `sdk/README.md` is the tutorial: the `gateway plugin new | build | dev`
+//! workflow and a walk through each kind; its Rust examples run as doc
+//! tests of this crate.
 
 pub mod backoff;
 pub mod bindings;
@@ -69,6 +73,11 @@ pub use plugin::{ChatResponder, EventFilter, OrderPoller, PriceSource};
 /// The wire contract's symbol and event-type patterns, shared with the host.
 pub use gateway_contract as contract;
 
+/// The README's Rust examples, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Re-exports the export macros need; not part of the API.
 #[doc(hidden)]
 pub mod __private {
@@ -78,6 +87,11 @@ pub mod __private {
 
 impl PluginInfo {
     /// Builds the name/version/description triple every plugin reports.
+    ///
+    /// ```
+    /// let info = gateway_sdk::PluginInfo::new("my-feed", env!("CARGO_PKG_VERSION"), "one quote");
+    /// assert_eq!(info.name, "my-feed");
+    /// ```
     pub fn new(name: &str, version: &str, description: &str) -> Self {
         Self {
             name: name.to_owned(),
@@ -89,6 +103,10 @@ impl PluginInfo {
 
 impl Severity {
     /// The contract's name: `low`, `medium`, `high` or `critical`.
+    ///
+    /// ```
+    /// assert_eq!(gateway_sdk::Severity::High.as_str(), "high");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",
@@ -99,6 +117,12 @@ impl Severity {
     }
 
     /// Parses the contract's name (case-insensitive).
+    ///
+    /// ```
+    /// use gateway_sdk::Severity;
+    /// assert_eq!(Severity::parse("Critical"), Some(Severity::Critical));
+    /// assert_eq!(Severity::parse("loud"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "low" => Some(Severity::Low),
@@ -110,6 +134,11 @@ impl Severity {
     }
 
     /// Rank for comparisons: low 0 … critical 3.
+    ///
+    /// ```
+    /// use gateway_sdk::Severity;
+    /// assert!(Severity::High.rank() > Severity::Medium.rank());
+    /// ```
     pub fn rank(self) -> u8 {
         self as u8
     }

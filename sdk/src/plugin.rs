@@ -17,6 +17,33 @@ use crate::{
 /// circuit opens or it returns no tick for a number of its intervals
 /// (`SOURCE_STALE_INTERVALS`), the next one takes over until the owner
 /// ticks again.
+///
+/// ```
+/// use gateway_sdk::{PluginInfo, PriceSource, SourceInfo, Tick, clock};
+///
+/// struct Fixed;
+///
+/// impl PriceSource for Fixed {
+///     fn describe() -> SourceInfo {
+///         SourceInfo {
+///             plugin: PluginInfo::new("fixed", "0.1.0", "one fixed quote"),
+///             symbols: vec!["EURUSD".into()],
+///             interval_ms: 1000,
+///         }
+///     }
+///     fn init() -> Result<Self, String> {
+///         Ok(Fixed)
+///     }
+///     fn poll(&mut self) -> Result<Vec<Tick>, String> {
+///         let timestamp = clock::now_ms();
+///         Ok(vec![Tick { symbol: "EURUSD".into(), bid: 1.1, ask: 1.1002, timestamp }])
+///     }
+/// }
+///
+/// gateway_sdk::export_price_source!(Fixed);
+/// # let _host = gateway_sdk::testing::FakeHost::new().time_ms(7).install();
+/// assert_eq!(Fixed.poll().unwrap()[0].timestamp, 7);
+/// ```
 pub trait PriceSource: Sized + 'static {
     /// Name, version and the symbols served; may read [`crate::config`].
     fn describe() -> SourceInfo;
@@ -27,6 +54,31 @@ pub trait PriceSource: Sized + 'static {
 }
 
 /// A source of order notifications and position updates.
+///
+/// ```
+/// use gateway_sdk::{OrderBatch, OrderPoller, PluginInfo, PollerInfo};
+///
+/// struct Quiet;
+///
+/// impl OrderPoller for Quiet {
+///     fn describe() -> PollerInfo {
+///         PollerInfo { plugin: PluginInfo::new("quiet", "0.1.0", "no orders"), interval_ms: 1000 }
+///     }
+///     fn init() -> Result<Self, String> {
+///         Ok(Quiet)
+///     }
+///     fn poll(&mut self) -> Result<OrderBatch, String> {
+///         Ok(OrderBatch { orders: vec![], positions: vec![] })
+///     }
+/// }
+///
+/// gateway_sdk::export_order_poller!(Quiet);
+/// assert!(Quiet.poll().unwrap().orders.is_empty());
+/// ```
+///
+/// A real poller keeps its position with [`crate::cursor::Checkpoint`]
+/// (see `sdk/README.md` and the scaffold of `gateway plugin new --kind
+/// order-poller`).
 pub trait OrderPoller: Sized + 'static {
     /// Name, version and poll interval; may read [`crate::config`].
     fn describe() -> PollerInfo;
@@ -38,6 +90,35 @@ pub trait OrderPoller: Sized + 'static {
 }
 
 /// Answers users' chat messages.
+///
+/// ```
+/// use gateway_sdk::{ChatReply, ChatRequest, ChatResponder, PluginInfo, chat};
+///
+/// struct Echo;
+///
+/// impl ChatResponder for Echo {
+///     fn describe() -> PluginInfo {
+///         PluginInfo::new("echo", "0.1.0", "says it back")
+///     }
+///     fn init() -> Result<Self, String> {
+///         Ok(Echo)
+///     }
+///     fn respond(&mut self, request: ChatRequest) -> Result<ChatReply, String> {
+///         chat::send_chunk(&request.id, "You said: ");
+///         Ok(ChatReply { message: format!("You said: {}", request.message) })
+///     }
+/// }
+///
+/// gateway_sdk::export_chat_responder!(Echo);
+/// # let _host = gateway_sdk::testing::FakeHost::new().install();
+/// let request = ChatRequest {
+///     id: "r-1".into(),
+///     user_id: "alice".into(),
+///     message: "hi".into(),
+///     current_symbol: None,
+/// };
+/// assert_eq!(Echo.respond(request).unwrap().message, "You said: hi");
+/// ```
 pub trait ChatResponder: Sized + 'static {
     /// Name and version.
     fn describe() -> PluginInfo;
@@ -48,6 +129,29 @@ pub trait ChatResponder: Sized + 'static {
 }
 
 /// Decides which subscribers receive an event, and may poll for events.
+///
+/// ```
+/// use gateway_sdk::{Event, EventFilter, FilterInfo, PluginInfo, Subscriber};
+///
+/// struct ByType;
+///
+/// impl EventFilter for ByType {
+///     fn describe() -> FilterInfo {
+///         FilterInfo {
+///             plugin: PluginInfo::new("by-type", "0.1.0", "subscribed types only"),
+///             poll_interval_ms: None,
+///         }
+///     }
+///     fn init() -> Result<Self, String> {
+///         Ok(ByType)
+///     }
+///     fn filter(&mut self, event: &Event, subscribers: &[Subscriber]) -> Vec<bool> {
+///         subscribers.iter().map(|s| s.event_types.contains(&event.kind)).collect()
+///     }
+/// }
+///
+/// gateway_sdk::export_event_filter!(ByType);
+/// ```
 pub trait EventFilter: Sized + 'static {
     /// Name, version and (when it is an event source) its poll interval.
     fn describe() -> FilterInfo;

@@ -92,6 +92,12 @@ impl FakeHost {
     }
 
     /// Pre-fills a kv entry.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// let _host = FakeHost::new().kv("cursor", b"c7").install();
+    /// assert_eq!(gateway_sdk::kv::get_string("cursor").as_deref(), Some("c7"));
+    /// ```
     pub fn kv(mut self, key: &str, value: &[u8]) -> Self {
         self.kv.insert(key.to_owned(), value.to_vec());
         self
@@ -100,6 +106,14 @@ impl FakeHost {
     /// Makes kv writes (`set`, `delete`) of keys starting with `key_prefix`
     /// fail with `error`, leaving the stored value as it was (longest prefix
     /// wins; `""` fails every write).
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::kv::{self, KvError};
+    /// let _host = FakeHost::new().kv_fail("cp", KvError::Unavailable("disk full".into())).install();
+    /// assert!(kv::set("cp", b"1").is_err());
+    /// assert!(kv::set("other", b"1").is_ok());
+    /// ```
     pub fn kv_fail(mut self, key_prefix: &str, error: KvError) -> Self {
         self.set_kv_failure(key_prefix, error);
         self
@@ -112,6 +126,13 @@ impl FakeHost {
     }
 
     /// Fails requests whose URL starts with `url_prefix`.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::http::{self, HttpError};
+    /// let _host = FakeHost::new().fail("http://up.test/", HttpError::Timeout).install();
+    /// assert_eq!(http::get("http://up.test/x").unwrap_err(), HttpError::Timeout);
+    /// ```
     pub fn fail(mut self, url_prefix: &str, error: HttpError) -> Self {
         self.set_answer(url_prefix, Answer::Error(error));
         self
@@ -120,6 +141,17 @@ impl FakeHost {
     /// Adds a tick to the market cache: a history point, kept in timestamp
     /// order whatever order ticks are added in, and the symbol's latest tick
     /// unless it is older than the one already there.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::{Tick, market};
+    /// let _host = FakeHost::new()
+    ///     .tick(Tick { symbol: "EURUSD".into(), bid: 1.09, ask: 1.0902, timestamp: 2 })
+    ///     .tick(Tick { symbol: "EURUSD".into(), bid: 1.08, ask: 1.0802, timestamp: 1 })
+    ///     .install();
+    /// assert_eq!(market::latest("EURUSD").unwrap().bid, 1.09, "the newest, not the last added");
+    /// assert_eq!(market::history("EURUSD", 0).len(), 2);
+    /// ```
     pub fn tick(mut self, tick: Tick) -> Self {
         self.push_tick(tick);
         self
@@ -273,28 +305,68 @@ impl HostHandle {
     }
 
     /// Replaces the answer for `url_prefix`.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::http;
+    /// let host = FakeHost::new().respond("http://up.test/", 503, "down").install();
+    /// assert_eq!(http::get("http://up.test/").unwrap().status, 503);
+    /// host.respond("http://up.test/", 200, "{}");
+    /// assert_eq!(http::get("http://up.test/").unwrap().status, 200);
+    /// ```
     pub fn respond(&self, url_prefix: &str, status: u16, body: &str) {
         with_host(|h| h.set_answer(url_prefix, Answer::Response(response(status, body))));
     }
 
     /// Makes requests to `url_prefix` fail.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::http::{self, HttpError};
+    /// let host = FakeHost::new().respond("http://up.test/", 200, "{}").install();
+    /// host.fail("http://up.test/", HttpError::Transport("reset".into()));
+    /// assert!(http::get("http://up.test/").is_err());
+    /// ```
     pub fn fail(&self, url_prefix: &str, error: HttpError) {
         with_host(|h| h.set_answer(url_prefix, Answer::Error(error)));
     }
 
     /// Makes kv writes of keys starting with `key_prefix` fail with `error`
     /// (see [`FakeHost::kv_fail`]).
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::kv::{self, KvError};
+    /// let host = FakeHost::new().install();
+    /// host.kv_fail("", KvError::QuotaExceeded("full".into()));
+    /// assert!(kv::set("any", b"1").is_err());
+    /// ```
     pub fn kv_fail(&self, key_prefix: &str, error: KvError) {
         with_host(|h| h.set_kv_failure(key_prefix, error));
     }
 
     /// Removes the failure scripted for exactly `key_prefix`: its writes
     /// succeed again unless another failing prefix still covers them.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::kv::{self, KvError};
+    /// let host = FakeHost::new().kv_fail("cp", KvError::Unavailable("down".into())).install();
+    /// host.kv_recover("cp");
+    /// assert!(kv::set("cp", b"1").is_ok());
+    /// ```
     pub fn kv_recover(&self, key_prefix: &str) {
         with_host(|h| h.kv_failures.retain(|(p, _)| p != key_prefix));
     }
 
     /// Sets config `key` to `value`.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// let host = FakeHost::new().install();
+    /// host.set_config("symbols", "EURUSD");
+    /// assert_eq!(gateway_sdk::config::list("symbols").unwrap(), ["EURUSD"]);
+    /// ```
     pub fn set_config(&self, key: &str, value: &str) {
         with_host(|h| {
             h.config.insert(key.to_owned(), value.to_owned());
@@ -302,31 +374,77 @@ impl HostHandle {
     }
 
     /// Adds a tick to the market cache (see [`FakeHost::tick`]).
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::{Tick, market};
+    /// let host = FakeHost::new().install();
+    /// host.tick(Tick { symbol: "GBPUSD".into(), bid: 1.27, ask: 1.2702, timestamp: 1 });
+    /// assert_eq!(market::symbols(), ["GBPUSD"]);
+    /// ```
     pub fn tick(&self, tick: Tick) {
         with_host(|h| h.push_tick(tick));
     }
 
     /// The value stored under `key`.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// let host = FakeHost::new().install();
+    /// gateway_sdk::kv::set_string("cursor", "c9").unwrap();
+    /// assert_eq!(host.kv("cursor").as_deref(), Some(&b"c9"[..]));
+    /// ```
     pub fn kv(&self, key: &str) -> Option<Vec<u8>> {
         with_host(|h| h.kv.get(key).cloned())
     }
 
     /// Every log line so far.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::log::{self, Level};
+    /// let host = FakeHost::new().install();
+    /// log::warn("slow upstream");
+    /// assert_eq!(host.logs(), [(Level::Warn, "slow upstream".to_owned())]);
+    /// ```
     pub fn logs(&self) -> Vec<(Level, String)> {
         with_host(|h| h.logs.clone())
     }
 
     /// Every streamed chat chunk so far, as (reply id, delta).
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// let host = FakeHost::new().install();
+    /// gateway_sdk::chat::send_chunk("r-1", "Hello");
+    /// assert_eq!(host.chunks(), [("r-1".to_owned(), "Hello".to_owned())]);
+    /// ```
     pub fn chunks(&self) -> Vec<(String, String)> {
         with_host(|h| h.chunks.clone())
     }
 
     /// Every HTTP request so far.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// let host = FakeHost::new().respond("http://up.test/", 200, "{}").install();
+    /// gateway_sdk::http::get("http://up.test/a").unwrap();
+    /// assert_eq!(host.requests()[0].url, "http://up.test/a");
+    /// ```
     pub fn requests(&self) -> Vec<Request> {
         with_host(|h| h.requests.clone())
     }
 
     /// The messages logged at `level` so far.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::log::{self, Level};
+    /// let host = FakeHost::new().install();
+    /// log::info("a");
+    /// log::warn("b");
+    /// assert_eq!(host.logs_at(Level::Warn), ["b"]);
+    /// ```
     pub fn logs_at(&self, level: Level) -> Vec<String> {
         with_host(|h| {
             h.logs
@@ -338,11 +456,28 @@ impl HostHandle {
     }
 
     /// Every log line since the start or the previous call; forgets them.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// use gateway_sdk::log;
+    /// let host = FakeHost::new().install();
+    /// log::info("first");
+    /// assert_eq!(host.take_logs().len(), 1);
+    /// assert!(host.take_logs().is_empty());
+    /// ```
     pub fn take_logs(&self) -> Vec<(Level, String)> {
         with_host(|h| std::mem::take(&mut h.logs))
     }
 
     /// Every HTTP request since the start or the previous call; forgets them.
+    ///
+    /// ```
+    /// use gateway_sdk::testing::FakeHost;
+    /// let host = FakeHost::new().respond("http://up.test/", 200, "{}").install();
+    /// gateway_sdk::http::get("http://up.test/a").unwrap();
+    /// assert_eq!(host.take_requests().len(), 1);
+    /// assert!(host.take_requests().is_empty());
+    /// ```
     pub fn take_requests(&self) -> Vec<Request> {
         with_host(|h| std::mem::take(&mut h.requests))
     }

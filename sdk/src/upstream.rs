@@ -34,6 +34,15 @@ const BODY_SNIPPET_CHARS: usize = 200;
 /// The service's base URL from config `url`, trimmed and without a trailing
 /// slash. `env_var` is where the host takes it from, named in the error when
 /// it is missing.
+///
+/// ```
+/// use gateway_sdk::testing::FakeHost;
+/// use gateway_sdk::upstream;
+/// let host = FakeHost::new().config("url", " http://events.test/ ").install();
+/// assert_eq!(upstream::base_url("EVENT_SERVICE_URL").unwrap(), "http://events.test");
+/// host.set_config("url", "");
+/// assert!(upstream::base_url("EVENT_SERVICE_URL").unwrap_err().contains("EVENT_SERVICE_URL"));
+/// ```
 pub fn base_url(env_var: &str) -> Result<String, String> {
     let url = config::get("url").unwrap_or_default();
     let url = url.trim().trim_end_matches('/');
@@ -47,6 +56,12 @@ pub fn base_url(env_var: &str) -> Result<String, String> {
 
 /// `url` (the value of config `key`) when it is an `http://` or `https://`
 /// URL; otherwise an error naming `key`.
+///
+/// ```
+/// use gateway_sdk::upstream;
+/// assert_eq!(upstream::http_url("llm_url", "https://api.test/v1").unwrap(), "https://api.test/v1");
+/// assert!(upstream::http_url("llm_url", "ftp://files.test").is_err());
+/// ```
 pub fn http_url(key: &str, url: &str) -> Result<String, String> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!(
@@ -66,6 +81,10 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 /// `value` percent-encoded for a query string (RFC 3986 unreserved
 /// characters kept, everything else as UTF-8 `%XX`).
+///
+/// ```
+/// assert_eq!(gateway_sdk::upstream::encode("a b&c"), "a%20b%26c");
+/// ```
 pub fn encode(value: &str) -> String {
     utf8_percent_encode(value, UNRESERVED).to_string()
 }
@@ -74,6 +93,20 @@ pub fn encode(value: &str) -> String {
 /// (as [`redacted_url`] shows it) and read as sentences: `GET … failed:
 /// timed out`, `GET … answered HTTP 503: Service Unavailable` (the first
 /// 200 characters of the body, on one line), `GET …: invalid JSON body: …`.
+///
+/// ```
+/// use gateway_sdk::testing::FakeHost;
+/// use gateway_sdk::upstream;
+/// let _host = FakeHost::new()
+///     .respond("http://up.test/ok", 200, r#"{"cursor": "c1"}"#)
+///     .respond("http://up.test/down", 503, "Service Unavailable")
+///     .install();
+/// assert_eq!(upstream::get_json("http://up.test/ok").unwrap()["cursor"], "c1");
+/// assert_eq!(
+///     upstream::get_json("http://up.test/down").unwrap_err(),
+///     "GET http://up.test/down answered HTTP 503: Service Unavailable"
+/// );
+/// ```
 pub fn get_json(url: &str) -> Result<Value, String> {
     let shown = redacted_url(url);
     let response = http::get(url).map_err(|e| format!("GET {shown} failed: {}", e.describe()))?;

@@ -1,9 +1,13 @@
 //! The `gateway` command line: serve (the default), mint or verify a
-//! token, check a plugin, or print and check the configuration. `anyhow`
+//! token, scaffold, build, check or develop a plugin, or print and check
+//! the configuration. `anyhow`
 //! lives here, at the binary's edge; the library below has typed errors.
 
 mod config_tools;
+mod plugin_build;
 mod plugin_check;
+mod plugin_dev;
+mod plugin_new;
 mod serve;
 mod token_verify;
 
@@ -15,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Purpose};
+use crate::plugin::kind::PluginKind;
 
 /// Real-time Socket.IO gateway whose features are WebAssembly plugins.
 #[derive(Parser)]
@@ -93,6 +98,36 @@ enum PluginCommand {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+    /// Creates a plugin crate that builds as it is: an example of the
+    /// kind, native tests against the SDK's fake host, a manifest.
+    New {
+        /// price-source, order-poller, chat-responder or event-filter.
+        #[arg(long, value_parser = plugin_new::parse_kind)]
+        kind: PluginKind,
+        /// The crate's directory; its last component names the crate and
+        /// the plugin.
+        path: PathBuf,
+        /// The SDK directory (default: the one this gateway was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Builds a plugin crate for wasm32-wasip2 into its dist/ and checks
+    /// the component.
+    Build {
+        /// The crate's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Builds a plugin crate, drops it into the plugins directory of a
+    /// running gateway, and does it again on every change to its sources.
+    Dev {
+        /// The crate's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The plugins directory (default: `plugins_dir` of the config).
+        #[arg(long)]
+        plugins_dir: Option<PathBuf>,
+    },
 }
 
 /// Runs the command line of the process.
@@ -151,6 +186,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugin {
             command: PluginCommand::Check { file, manifest },
         } => plugin_check::check(&load(Purpose::Tool)?.config, file, manifest).await,
+        Command::Plugin {
+            command: PluginCommand::New { kind, path, sdk },
+        } => plugin_new::new(kind, &path, sdk).map(|()| ExitCode::SUCCESS),
+        Command::Plugin {
+            command: PluginCommand::Build { dir },
+        } => plugin_build::build(&load(Purpose::Tool)?.config, &dir).await,
+        Command::Plugin {
+            command: PluginCommand::Dev { dir, plugins_dir },
+        } => {
+            let config = load(Purpose::Tool)?.config;
+            let plugins_dir = plugins_dir.unwrap_or_else(|| config.plugins_dir.clone());
+            plugin_dev::dev(&config, &dir, &plugins_dir).await
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `gateway plugin check`: says what a component is and whether the
 //! gateway would load it, with the same validation a load runs
-//! ([`crate::plugin::check`]).
+//! ([`crate::plugin::check`]). `plugin build` and `plugin dev` end with the
+//! same verdict.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,12 +15,28 @@ use crate::plugin::loader::Candidate;
 use crate::plugin::manifest::Manifest;
 use crate::plugin::version::PluginSource;
 
-/// Validates `file` (with its manifest) and prints the verdict.
+/// Validates `file` (with its manifest) and prints the verdict; fails
+/// when the gateway would not load it.
 pub(super) async fn check(
     config: &Config,
     file: PathBuf,
     manifest: Option<PathBuf>,
 ) -> Result<ExitCode> {
+    Ok(if verdict(config, file, manifest).await? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Validates `file` (with its manifest, by default the `.toml` beside it),
+/// prints what it is and the verdict, and says whether the gateway would
+/// load it.
+pub(super) async fn verdict(
+    config: &Config,
+    file: PathBuf,
+    manifest: Option<PathBuf>,
+) -> Result<bool> {
     let wasm = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let manifest_path =
         manifest.or_else(|| Some(file.with_extension("toml")).filter(|p| p.is_file()));
@@ -46,7 +63,7 @@ pub(super) async fn check(
     println!("file:     {}", file.display());
     if let Some(e) = &v.error {
         println!("verdict:  the gateway would NOT load it: {e}");
-        return Ok(ExitCode::FAILURE);
+        return Ok(false);
     }
     if let (Some(kind), Some(d)) = (v.kind, &v.described) {
         println!("kind:     {kind}");
@@ -66,5 +83,5 @@ pub(super) async fn check(
     }
     println!("sha256:   {}", v.sha256);
     println!("verdict:  the gateway would load it");
-    Ok(ExitCode::SUCCESS)
+    Ok(true)
 }
