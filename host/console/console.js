@@ -226,6 +226,18 @@ function reloads(list) {
   return ul;
 }
 
+// A price source's symbols: those it owns, and those it stands by for
+// while another source owns them (a backup feed).
+function holdings(p) {
+  if (p.kind !== "price-source") return "";
+  const div = el("div", null, "holdings");
+  if (p.owns && p.owns.length) div.append(el("div", `owns ${p.owns.join(", ")}`));
+  for (const [symbol, owner] of Object.entries(p.standsBy || {})) {
+    div.append(el("div", `backup for ${symbol} (owner ${owner})`, "standby"));
+  }
+  return div;
+}
+
 function renderPlugins(body) {
   const tbody = $("plugins");
   tbody.replaceChildren(
@@ -241,6 +253,7 @@ function renderPlugins(body) {
         p.errors,
         p.p99CallMs === null || p.p99CallMs === undefined ? "–" : `${p.p99CallMs.toFixed(2)} ms`,
         last ? `${time(last.atMs)} ${last.message}` : "",
+        holdings(p),
         reloads(p.reloads),
       ]);
       tr.dataset.plugin = p.name;

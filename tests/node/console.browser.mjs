@@ -75,6 +75,17 @@ try {
   );
   ok(`the plugin dropped into the directory appears as ${dropName} ${env("DROP_VERSION")}`);
 
+  // Each price source shows the symbols it owns.
+  await page.waitForFunction(
+    () => {
+      const tr = document.querySelector('#plugins tr[data-plugin="sim-prices"]');
+      return tr && /owns [A-Z]/.test(tr.querySelector(".holdings")?.textContent || "");
+    },
+    null,
+    { timeout: 10000 },
+  );
+  ok("the default price source shows the symbols it owns");
+
   // A plugin uploaded through the page: its verdict first, then deployed.
   const uploadWasm = env("UPLOAD_WASM");
   const uploadName = basename(uploadWasm, ".wasm").toLowerCase();
