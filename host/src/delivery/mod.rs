@@ -369,6 +369,9 @@ impl Delivery {
     /// symbols it owns (from this node's sources, or in cluster mode from
     /// the cluster, so every node decides on the same stream).
     pub(crate) fn publish_ticks(&self, source: &str, mut ticks: Vec<Tick>) {
+        if ticks.is_empty() {
+            return;
+        }
         let switches = {
             let mut owners = self.owners.lock();
             let switches = owners.heard(
@@ -380,9 +383,7 @@ impl Delivery {
             switches
         };
         self.switched(switches);
-        if !ticks.is_empty() {
-            self.prices.publish(&self.index, ticks);
-        }
+        self.prices.publish(&self.index, ticks);
     }
 
     /// Records that price source `source` is silenced (its circuit opened):

@@ -42,6 +42,8 @@ pub struct Claim {
 pub enum Reason {
     /// The owner was unloaded.
     Unloaded,
+    /// The owner was replaced by a version that no longer claims the symbol.
+    Unclaimed,
     /// The owner's circuit opened.
     CircuitOpen,
     /// The owner sent no tick for too many of its intervals.
@@ -56,6 +58,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Unloaded => "unloaded",
+            Reason::Unclaimed => "unclaimed",
             Reason::CircuitOpen => "circuit-open",
             Reason::Stale => "stale",
             Reason::Outranked => "outranked",
@@ -129,8 +132,9 @@ impl Owners {
     }
 
     /// Registers or updates what `source` claims (loaded or replaced). A
-    /// replaced source keeps its load order; a new one counts as heard now,
-    /// so it has its full allowance of intervals to send a first tick.
+    /// replaced source keeps its load order and claims what the new version
+    /// describes; a new one counts as heard now, so it has its full
+    /// allowance of intervals to send a first tick.
     pub fn claim(&mut self, source: &str, claim: Claim, now: Instant) -> Vec<Switch> {
         let symbols: BTreeSet<String> = claim.symbols.iter().cloned().collect();
         match self.sources.get_mut(source) {
@@ -139,7 +143,7 @@ impl Owners {
                     order: s.claim.order,
                     ..claim
                 };
-                s.symbols.extend(symbols);
+                s.symbols = symbols;
             }
             None => {
                 self.sources.insert(
@@ -287,6 +291,7 @@ impl Owners {
             }
             let reason = match self.sources.get(from) {
                 None => Reason::Unloaded,
+                Some(s) if !s.symbols.contains(symbol) => Reason::Unclaimed,
                 Some(s) if s.silenced => Reason::CircuitOpen,
                 Some(s) if !s.live => Reason::Stale,
                 Some(_) => Reason::Outranked,
@@ -365,6 +370,13 @@ mod tests {
         o.claim("b", claim(0, 2, &["EURUSD"]), t0);
         assert!(o.claim("a", claim(0, 99, &["EURUSD"]), t0).is_empty());
         assert_eq!(o.owner("EURUSD"), Some("a"));
+        let dropped = o.claim("a", claim(0, 99, &["GBPUSD"]), t0);
+        assert_eq!(dropped, [switch("EURUSD", "a", "b", Reason::Unclaimed)]);
+        assert_eq!(
+            o.owner("GBPUSD"),
+            Some("a"),
+            "it claims what it now describes"
+        );
     }
 
     #[test]
