@@ -56,6 +56,7 @@ pub mod kv;
 pub mod log;
 pub mod market;
 mod plugin;
+pub mod records;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod upstream;

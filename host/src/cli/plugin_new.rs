@@ -23,12 +23,10 @@ const CARGO_LOCK: &str = include_str!("../../../Cargo.lock");
 /// Where the SDK was when this gateway was built.
 const BUILT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
 
-/// One kind's files: `src/lib.rs`, the manifest, and the crate's
-/// dependencies beyond the SDK (lines of `[dependencies]`).
+/// One kind's files: `src/lib.rs` and the manifest.
 struct Template {
     lib: &'static str,
     manifest: &'static str,
-    dependencies: &'static str,
 }
 
 fn template(kind: PluginKind) -> Template {
@@ -36,22 +34,18 @@ fn template(kind: PluginKind) -> Template {
         PluginKind::PriceSource => Template {
             lib: include_str!("../../templates/plugin/price-source/lib.rs"),
             manifest: include_str!("../../templates/plugin/price-source/manifest.toml"),
-            dependencies: "",
         },
         PluginKind::OrderPoller => Template {
             lib: include_str!("../../templates/plugin/order-poller/lib.rs"),
             manifest: include_str!("../../templates/plugin/order-poller/manifest.toml"),
-            dependencies: "serde_json = \"1\"\n",
         },
         PluginKind::ChatResponder => Template {
             lib: include_str!("../../templates/plugin/chat-responder/lib.rs"),
             manifest: include_str!("../../templates/plugin/chat-responder/manifest.toml"),
-            dependencies: "",
         },
         PluginKind::EventFilter => Template {
             lib: include_str!("../../templates/plugin/event-filter/lib.rs"),
             manifest: include_str!("../../templates/plugin/event-filter/manifest.toml"),
-            dependencies: "",
         },
     }
 }
@@ -79,7 +73,6 @@ fn files(kind: PluginKind, name: &str, sdk: &Path) -> Vec<(PathBuf, String)> {
                 "\"{{sdk}}\"",
                 &toml::Value::String(sdk.display().to_string()).to_string(),
             )
-            .replace("{{dependencies}}", t.dependencies)
     };
     vec![
         ("Cargo.toml".into(), fill(CARGO_TOML)),
@@ -151,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn fills_the_name_sdk_and_dependencies() {
+    fn fills_the_name_and_sdk() {
         let sdk = Path::new("/opt/gateway \"sdk\"");
         let files = files(PluginKind::OrderPoller, "my-orders", sdk);
         let cargo = &files
@@ -165,7 +158,6 @@ mod tests {
             parsed["dependencies"]["gateway-sdk"]["path"].as_str(),
             Some("/opt/gateway \"sdk\"")
         );
-        assert_eq!(parsed["dependencies"]["serde_json"].as_str(), Some("1"));
         assert!(
             parsed.contains_key("workspace"),
             "builds outside any workspace"

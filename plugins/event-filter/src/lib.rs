@@ -19,7 +19,6 @@
 //! - `interval_ms`: poll interval of the event source, 10 ms and up
 //!   (default 1000).
 
-mod events;
 mod rules;
 mod source;
 

@@ -11,9 +11,7 @@
 use gateway_sdk::backoff::Backoff;
 use gateway_sdk::cursor::Checkpoint;
 use gateway_sdk::fields::{self, Drops};
-use gateway_sdk::{Event, log, upstream};
-
-use crate::events;
+use gateway_sdk::{Event, log, records, upstream};
 
 /// kv key of the checkpoint: the upstream cursor and the recently delivered
 /// event ids.
@@ -77,7 +75,7 @@ impl EventSource {
         let events: Vec<Event> = raw
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| drops.keep(|| format!("events[{i}]"), events::event(v)))
+            .filter_map(|(i, v)| drops.keep(|| format!("events[{i}]"), records::event(v)))
             .filter(|e| {
                 let new = next.deliver(e.id.clone());
                 repeated += usize::from(!new);

@@ -31,7 +31,9 @@ mod items;
 use gateway_sdk::backoff::Backoff;
 use gateway_sdk::cursor::Checkpoint;
 use gateway_sdk::fields::{self, Drops};
-use gateway_sdk::{OrderBatch, OrderPoller, PluginInfo, PollerInfo, config, log, upstream};
+use gateway_sdk::{
+    OrderBatch, OrderPoller, PluginInfo, PollerInfo, config, log, records, upstream,
+};
 
 const DEFAULT_INTERVAL_MS: u32 = 1000;
 const MIN_INTERVAL_MS: u32 = 10;
@@ -88,13 +90,13 @@ impl TradingPoller {
         let orders: Vec<_> = raw_orders
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| drops.keep(|| format!("orders[{i}]"), items::order(v)))
+            .filter_map(|(i, v)| drops.keep(|| format!("orders[{i}]"), records::order(v)))
             .filter(|o| fresh(items::order_key(o)))
             .collect();
         let positions: Vec<_> = raw_positions
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| drops.keep(|| format!("positions[{i}]"), items::position(v)))
+            .filter_map(|(i, v)| drops.keep(|| format!("positions[{i}]"), records::position(v)))
             .filter(|p| fresh(items::position_key(p)))
             .collect();
         drops.warn(

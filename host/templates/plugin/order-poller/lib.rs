@@ -15,13 +15,9 @@
 //! - `url`: the service's base URL; its host must be in `allowed_hosts`.
 //! - `interval_ms`: the poll interval, 10 ms and up (default 1000).
 
-use gateway_sdk::contract::records::{ORDER_FIELDS, ORDER_TYPES};
 use gateway_sdk::cursor::Checkpoint;
 use gateway_sdk::fields::{self, Drops};
-use gateway_sdk::{
-    OrderBatch, OrderNotification, OrderPoller, PluginInfo, PollerInfo, config, upstream,
-};
-use serde_json::Value;
+use gateway_sdk::{OrderBatch, OrderPoller, PluginInfo, PollerInfo, config, records, upstream};
 
 const DEFAULT_INTERVAL_MS: u32 = 1000;
 const MIN_INTERVAL_MS: u32 = 10;
@@ -41,28 +37,6 @@ fn interval_ms() -> Result<u32, String> {
     config::get_at_least("interval_ms", DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS)
 }
 
-/// One order of the answer: `orderId`, a known `type`, `symbol`, `userId`
-/// and `timestamp` are required; unknown fields travel in `extra_json`.
-fn order(item: &Value) -> Result<OrderNotification, String> {
-    let obj = fields::object(item)?;
-    let kind = fields::string(obj, "type")?;
-    if !ORDER_TYPES.contains(&kind.as_str()) {
-        return Err(format!("unknown order type {kind:?}"));
-    }
-    Ok(OrderNotification {
-        order_id: fields::id(obj, "orderId")?,
-        kind,
-        symbol: fields::string(obj, "symbol")?,
-        user_id: fields::id(obj, "userId")?,
-        status: fields::opt_string(obj, "status")?,
-        side: fields::opt_string(obj, "side")?,
-        quantity: fields::opt_number(obj, "quantity")?,
-        price: fields::opt_number(obj, "price")?,
-        timestamp: fields::timestamp(obj, "timestamp")?,
-        extra_json: fields::extra_json(obj, ORDER_FIELDS),
-    })
-}
-
 impl Poller {
     /// One request to `base`: the orders not delivered before.
     fn fetch(&mut self, base: &str) -> Result<OrderBatch, String> {
@@ -80,7 +54,7 @@ impl Poller {
         let orders: Vec<_> = items
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| drops.keep(|| format!("orders[{i}]"), order(v)))
+            .filter_map(|(i, v)| drops.keep(|| format!("orders[{i}]"), records::order(v)))
             .filter(|o| next.deliver(format!("{}|{}|{}", o.kind, o.order_id, o.timestamp)))
             .collect();
         drops.warn(items.len(), "the order service");
