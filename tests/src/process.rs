@@ -116,6 +116,26 @@ impl GatewayProcess {
             .unwrap()
     }
 
+    /// `GET /metrics`: the Prometheus exposition.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value of `series` (a metric name with its labels, as exposed,
+    /// e.g. `gateway_x_total{reason="a"}`) in `/metrics`, if it is there.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let prefix = format!("{series} ");
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+    }
+
     /// Kills the process outright (SIGKILL): no graceful anything.
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();

@@ -51,15 +51,9 @@ async fn wait_for_lease(gw: &GatewayProcess, plugin: &str) {
 
 /// `gateway_plugin_lease_held` of `plugin` in `gw`'s `/metrics`.
 async fn lease_metric(gw: &GatewayProcess, plugin: &str) -> Option<u64> {
-    let text = reqwest::get(format!("{}/metrics", gw.url))
+    gw.metric(&format!("gateway_plugin_lease_held{{plugin=\"{plugin}\"}}"))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let series = format!("gateway_plugin_lease_held{{plugin=\"{plugin}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
+        .map(|v| v as u64)
 }
 
 fn order(id: &str, user: &str) -> Value {

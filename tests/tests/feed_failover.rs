@@ -118,17 +118,9 @@ fn plugin<'a>(all: &'a Value, name: &str) -> &'a Value {
 
 /// `gateway_price_source_switches_total` for EURUSD and `reason`.
 async fn switches(gw: &GatewayProcess, reason: &str) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", gw.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
     let series =
-        format!("gateway_price_source_switches_total{{symbol=\"EURUSD\",reason=\"{reason}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&series))
-        .map_or(0, |n| n.trim().parse().unwrap())
+        format!("gateway_price_source_switches_total{{symbol=\"EURUSD\",reason=\"{reason}\"}}");
+    gw.metric(&series).await.map_or(0, |n| n as u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
