@@ -219,13 +219,6 @@ async fn diagnose(
             history.len()
         );
     }
-    let checkpoint: Option<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*kv*"))
-        .query_async::<Vec<String>>(&mut conn)
-        .await
-        .ok()
-        .map(|k| k.join(","));
-    eprintln!("kv keys: {checkpoint:?}");
     let mut sinces = trading.state.requests();
     sinces.dedup();
     eprintln!("trading requests (since, repeats folded): {sinces:?}");
